@@ -1,0 +1,2 @@
+-- Extensions every service relies on.
+CREATE EXTENSION IF NOT EXISTS citext;

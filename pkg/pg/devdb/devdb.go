@@ -1,0 +1,200 @@
+// Package devdb finds a PostgreSQL for the laptop run and the tests: the one
+// on the local default address if it answers, otherwise a private server
+// started from Debian's binaries in a git-ignored data folder.
+package devdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// DefaultURL is the PostgreSQL the machine is expected to run.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+const (
+	defaultAddr = "127.0.0.1:5432"
+	privatePort = 54329
+	binGlob     = "/usr/lib/postgresql/*/bin"
+)
+
+// Ensure returns the URL of a usable PostgreSQL. When something answers on
+// 127.0.0.1:5432 it returns DefaultURL; otherwise it initialises (once) and
+// starts a private server under dataDir, telling log what it does.
+func Ensure(ctx context.Context, dataDir string, log *slog.Logger) (string, error) {
+	if answers(defaultAddr) {
+		return DefaultURL, nil
+	}
+	privateURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", privatePort)
+	privateAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(privatePort))
+	if answers(privateAddr) {
+		return privateURL, nil
+	}
+	bin, err := findBinaries()
+	if err != nil {
+		return "", err
+	}
+	dataDir, err = filepath.Abs(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("resolve data folder: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := lockFile(filepath.Join(dataDir, "postgres.lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if answers(privateAddr) { // another process started it while we waited
+		return privateURL, nil
+	}
+	log.Warn("no PostgreSQL answers on "+defaultAddr+" and DATABASE_URL is unset: starting a private one",
+		"data", filepath.Join(dataDir, "postgres"), "url", privateURL)
+	cred, err := serverUser()
+	if err != nil {
+		return "", err
+	}
+	pgData := filepath.Join(dataDir, "postgres")
+	if _, err := os.Stat(filepath.Join(pgData, "PG_VERSION")); err != nil {
+		if err := initDB(ctx, bin, pgData, cred); err != nil {
+			return "", err
+		}
+	}
+	if err := startServer(ctx, bin, pgData, cred); err != nil {
+		return "", err
+	}
+	return privateURL, nil
+}
+
+func answers(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
+
+// findBinaries picks the newest installed server version.
+func findBinaries() (string, error) {
+	dirs, _ := filepath.Glob(binGlob)
+	var usable []string
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			usable = append(usable, d)
+		}
+	}
+	if len(usable) == 0 {
+		return "", errors.New("no PostgreSQL answers on " + defaultAddr +
+			", DATABASE_URL is unset, and no server binaries are installed under /usr/lib/postgresql: " +
+			"install Debian's postgresql package (apt-get install postgresql) or set DATABASE_URL")
+	}
+	sort.Slice(usable, func(i, j int) bool {
+		return versionOf(usable[i]) < versionOf(usable[j])
+	})
+	return usable[len(usable)-1], nil
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// serverUser is the account the server runs as: initdb and postgres refuse
+// to run as root, so root hands them to the "postgres" (or "nobody") user.
+func serverUser() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, errors.New("running as root and no 'postgres' or 'nobody' user exists to run PostgreSQL as")
+}
+
+func run(ctx context.Context, cred *syscall.Credential, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("run %s: %w: %s", filepath.Base(name), err, out)
+	}
+	return nil
+}
+
+func initDB(ctx context.Context, bin, pgData string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(pgData, 0o700); err != nil {
+		return fmt.Errorf("create postgres folder: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(pgData, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("hand postgres folder to its user: %w", err)
+		}
+	}
+	return run(ctx, cred, filepath.Join(bin, "initdb"),
+		"-D", pgData, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+}
+
+func startServer(ctx context.Context, bin, pgData string, cred *syscall.Credential) error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off",
+		privatePort, pgData)
+	return run(ctx, cred, filepath.Join(bin, "pg_ctl"),
+		"-D", pgData, "-l", filepath.Join(pgData, "server.log"), "-o", opts, "-w", "-t", "60", "start")
+}
+
+// lockFile serialises starting the server across processes (test binaries
+// of several packages start at once).
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}, nil
+}
+
+// RepoDataDir returns the ".data" folder at the root of the module that
+// contains the working directory (where go.mod is), for tests that run from
+// a package folder.
+func RepoDataDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("get working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, ".data"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
