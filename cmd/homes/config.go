@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"github.com/homeservices/homes/internal/app"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envVar documents one setting: its name, default and meaning. The README's
+// configuration table lists the same.
+type envVar struct {
+	name, def, help string
+}
+
+// settings is every environment variable the binary reads.
+var settings = []envVar{
+	{"HOMES_SERVICES", "auth,home,sender", "which services this process runs (comma-separated)"},
+	{"HOMES_ADDR", ":8080", "listen address of the one HTTP port"},
+	{"DATABASE_URL", "", "PostgreSQL URL; when unset, 127.0.0.1:5432 or a private server in HOMES_DATA_DIR"},
+	{"HOMES_DATA_DIR", ".data", "local data folder (private PostgreSQL, generated signing key)"},
+	{"HOMES_MIGRATE", "true", "apply pending migrations at start"},
+	{"HOMES_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"HOMES_DB_MAX_CONNS", "20", "largest number of open database connections"},
+	{"HOMES_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
+	{"HOMES_SHUTDOWN_TIMEOUT", "20s", "time in-flight requests get on SIGTERM"},
+	{"HOMES_JWT_PRIVATE_KEY", "", "Ed25519 signing key, PKCS#8 PEM (auth); overrides HOMES_JWT_KEY_FILE"},
+	{"HOMES_JWT_KEY_FILE", "", "file with the signing key; default HOMES_DATA_DIR/jwt-ed25519.pem, created when missing"},
+	{"HOMES_JWT_PUBLIC_KEY", "", "Ed25519 public key, PKIX PEM, to verify tokens when auth runs elsewhere"},
+	{"HOMES_JWKS_URL", "", "auth's /.well-known/jwks.json, to verify tokens when auth runs elsewhere"},
+	{"HOMES_JWT_ISSUER", "homes-auth", "iss claim of access tokens"},
+	{"HOMES_JWT_AUDIENCE", "homes", "aud claim of access tokens"},
+	{"HOMES_ACCESS_TOKEN_TTL", "15m", "lifetime of access tokens"},
+	{"HOMES_REFRESH_TOKEN_TTL", "720h", "lifetime of refresh tokens"},
+	{"HOMES_DUMMY_LOGIN", "true", "serve /dummyLogin (false: it answers 404)"},
+	{"HOMES_BCRYPT_COST", "10", "bcrypt cost of password hashes"},
+	{"HOMES_MAILER", "mock", "sender's mailer: mock (logs) or smtp"},
+	{"SMTP_URL", "", "smtp://user:pass@host:port for HOMES_MAILER=smtp"},
+	{"HOMES_MAIL_FROM", "homes@localhost", "From address of notifications"},
+}
+
+// knownServices are the targets HOMES_SERVICES may name.
+var knownServices = []string{"auth", "home", "sender"}
+
+// loadConfig reads the environment through getenv (os.Getenv in main).
+func loadConfig(getenv func(string) string) (app.Config, error) {
+	p := parser{getenv: getenv}
+	c := app.Config{
+		Addr:            p.str("HOMES_ADDR"),
+		DatabaseURL:     p.str("DATABASE_URL"),
+		DataDir:         p.str("HOMES_DATA_DIR"),
+		Migrate:         p.boolean("HOMES_MIGRATE"),
+		LogLevel:        p.str("HOMES_LOG_LEVEL"),
+		DBMaxConns:      p.integer("HOMES_DB_MAX_CONNS"),
+		MaxBodyBytes:    int64(p.integer("HOMES_MAX_BODY_BYTES")),
+		ShutdownTimeout: p.duration("HOMES_SHUTDOWN_TIMEOUT"),
+		JWTPrivateKey:   p.str("HOMES_JWT_PRIVATE_KEY"),
+		JWTKeyFile:      p.str("HOMES_JWT_KEY_FILE"),
+		JWTPublicKey:    p.str("HOMES_JWT_PUBLIC_KEY"),
+		JWKSURL:         p.str("HOMES_JWKS_URL"),
+		JWTIssuer:       p.str("HOMES_JWT_ISSUER"),
+		JWTAudience:     p.str("HOMES_JWT_AUDIENCE"),
+		AccessTokenTTL:  p.duration("HOMES_ACCESS_TOKEN_TTL"),
+		RefreshTokenTTL: p.duration("HOMES_REFRESH_TOKEN_TTL"),
+		DummyLogin:      p.boolean("HOMES_DUMMY_LOGIN"),
+		BcryptCost:      p.integer("HOMES_BCRYPT_COST"),
+		Mailer:          p.str("HOMES_MAILER"),
+		SMTPURL:         p.str("SMTP_URL"),
+		MailFrom:        p.str("HOMES_MAIL_FROM"),
+		Services:        map[string]bool{},
+	}
+	for _, name := range strings.Split(p.str("HOMES_SERVICES"), ",") {
+		name = strings.TrimSpace(strings.ToLower(name))
+		if name == "" {
+			continue
+		}
+		if name == "all" {
+			for _, k := range knownServices {
+				c.Services[k] = true
+			}
+			continue
+		}
+		if !contains(knownServices, name) {
+			p.fail("HOMES_SERVICES", name, "one of "+strings.Join(knownServices, ", ")+" or all")
+			continue
+		}
+		c.Services[name] = true
+	}
+	if len(c.Services) == 0 {
+		p.fail("HOMES_SERVICES", "", "at least one service")
+	}
+	if c.JWTKeyFile == "" {
+		c.JWTKeyFile = c.DataDir + "/jwt-ed25519.pem"
+	}
+	if c.Mailer != "mock" && c.Mailer != "smtp" {
+		p.fail("HOMES_MAILER", c.Mailer, "mock or smtp")
+	}
+	if c.Mailer == "smtp" && c.SMTPURL == "" && c.Services["sender"] {
+		p.fail("SMTP_URL", "", "an smtp:// URL when HOMES_MAILER=smtp")
+	}
+	return c, p.err
+}
+
+type parser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *parser) str(name string) string {
+	if v := p.getenv(name); v != "" {
+		return v
+	}
+	for _, s := range settings {
+		if s.name == name {
+			return s.def
+		}
+	}
+	panic("undocumented setting " + name)
+}
+
+func (p *parser) fail(name, value, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s=%q: want %s", name, value, want)
+	}
+}
+
+func (p *parser) integer(name string) int {
+	v := p.str(name)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		p.fail(name, v, "a non-negative whole number")
+	}
+	return n
+}
+
+func (p *parser) boolean(name string) bool {
+	v := p.str(name)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "true or false")
+	}
+	return b
+}
+
+func (p *parser) duration(name string) time.Duration {
+	v := p.str(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(name, v, "a positive duration like 15m")
+	}
+	return d
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// printSettings writes the configuration table (homes config).
+func printSettings() {
+	fmt.Println("| variable | default | meaning |")
+	fmt.Println("|---|---|---|")
+	for _, s := range settings {
+		fmt.Printf("| `%s` | `%s` | %s |\n", s.name, s.def, s.help)
+	}
+	_ = os.Stdout.Sync()
+}

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"fmt"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/vanguard"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// jsonCodec is the JSON of the contract: snake_case field names, zero values
+// written out (so `"price": 0` and `"flats": []` appear), unknown fields
+// ignored. A body that does not parse is the client's fault: it becomes
+// invalid_argument (400) rather than vanguard's default internal error.
+type jsonCodec struct {
+	vanguard.JSONCodec
+}
+
+var (
+	_ vanguard.RESTCodec   = jsonCodec{}
+	_ vanguard.StableCodec = jsonCodec{}
+)
+
+func newJSONCodec(res vanguard.TypeResolver) vanguard.Codec {
+	return jsonCodec{vanguard.JSONCodec{
+		MarshalOptions:   protojson.MarshalOptions{Resolver: res, EmitUnpopulated: true, UseProtoNames: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res, DiscardUnknown: true},
+	}}
+}
+
+// Unmarshal implements vanguard.Codec.
+func (c jsonCodec) Unmarshal(data []byte, msg proto.Message) error {
+	if err := c.JSONCodec.Unmarshal(data, msg); err != nil {
+		return invalidJSON(err)
+	}
+	return nil
+}
+
+// UnmarshalField implements vanguard.RESTCodec.
+func (c jsonCodec) UnmarshalField(data []byte, msg proto.Message, field protoreflect.FieldDescriptor) error {
+	if err := c.JSONCodec.UnmarshalField(data, msg, field); err != nil {
+		return invalidJSON(err)
+	}
+	return nil
+}
+
+func invalidJSON(err error) error {
+	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("invalid JSON body: %w", err))
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// withBodyLimit caps every request body, whatever the protocol.
+func withBodyLimit(next http.Handler, limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			WriteError(w, http.StatusRequestEntityTooLarge, "request body too large", RequestID(r.Context()))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withRecover turns a panic outside the Connect handlers into a 500 with the
+// contract's body; the panic goes to the log, not to the client.
+func withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				slog.ErrorContext(r.Context(), "panic", "panic", p, "request_id", RequestID(r.Context()))
+				WriteError(w, http.StatusInternalServerError, "internal server error", RequestID(r.Context()))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// withAccessLog writes one line per request.
+func withAccessLog(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("protocol", protocolOf(r)),
+			slog.Int("status", rec.status),
+			slog.String("grpc_status", w.Header().Get("Grpc-Status")),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", RequestID(r.Context())),
+		)
+	})
+}
+
+func protocolOf(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case len(ct) >= 20 && ct[:20] == "application/grpc-web":
+		return "grpc-web"
+	case len(ct) >= 16 && ct[:16] == "application/grpc":
+		return "grpc"
+	case isRPC(r):
+		return "connect"
+	default:
+		return "rest"
+	}
+}

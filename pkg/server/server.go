@@ -1,0 +1,180 @@
+// Package server serves a set of Connect services on one port: Connect
+// (JSON and binary), gRPC and gRPC-Web from the generated handlers, the REST
+// API of API.md transcoded by vanguard from the google.api.http rules, gRPC
+// health and reflection, with request ids, the contract's error body, limits,
+// timeouts and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"connectrpc.com/vanguard"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+)
+
+// Config holds the listener's address, limits and timeouts.
+type Config struct {
+	Addr              string        // host:port to listen on
+	MaxBodyBytes      int64         // largest request body accepted
+	ReadHeaderTimeout time.Duration // time to read request headers
+	ReadTimeout       time.Duration // time to read a whole request
+	WriteTimeout      time.Duration // time to write a response
+	IdleTimeout       time.Duration // keep-alive idle time
+	ShutdownTimeout   time.Duration // time in-flight requests get on shutdown
+}
+
+// DefaultConfig is a production-sane configuration listening on addr.
+func DefaultConfig(addr string) Config {
+	return Config{
+		Addr:              addr,
+		MaxBodyBytes:      1 << 20,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownTimeout:   20 * time.Second,
+	}
+}
+
+// Service is one Connect service to serve.
+type Service struct {
+	Name    string       // fully-qualified, e.g. homes.home.v1.HomeService
+	Path    string       // the handler's path prefix, from the generated New…Handler
+	Handler http.Handler // the generated Connect handler
+}
+
+// Route is an extra plain-HTTP endpoint, e.g. "GET /.well-known/jwks.json".
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// Server is a configured HTTP server for a set of services.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// HandlerOptions are the Connect options every service handler is built
+// with: request validation (after the given interceptors, so that
+// authentication answers first), panic recovery and a read limit.
+func HandlerOptions(maxBodyBytes int64, interceptors ...connect.Interceptor) ([]connect.HandlerOption, error) {
+	v, err := newValidationInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	all := append(append([]connect.Interceptor{}, interceptors...), v)
+	return []connect.HandlerOption{
+		connect.WithInterceptors(all...),
+		connect.WithRecover(recoverHandler),
+		connect.WithReadMaxBytes(int(maxBodyBytes)),
+	}, nil
+}
+
+func recoverHandler(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+	slog.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", fmt.Sprint(p),
+		"request_id", RequestID(ctx))
+	return connect.NewError(connect.CodeInternal, errors.New("internal server error"))
+}
+
+// New builds the server's handler for services plus extra routes.
+func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultConfig("").MaxBodyBytes
+	}
+	vsvcs := make([]*vanguard.Service, 0, len(services))
+	names := make([]string, 0, len(services))
+	for _, s := range services {
+		vsvcs = append(vsvcs, vanguard.NewService(s.Path, s.Handler,
+			vanguard.WithTargetCodecs(vanguard.CodecProto),
+			vanguard.WithMaxMessageBufferBytes(uint32(cfg.MaxBodyBytes)),
+			vanguard.WithRESTUnmarshalOptions(vanguard.RESTUnmarshalOptions{DiscardUnknownQueryParams: true}),
+		))
+		names = append(names, s.Name)
+	}
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "no such path: "+r.URL.Path, RequestID(r.Context()))
+	})
+	transcoder, err := vanguard.NewTranscoder(vsvcs,
+		vanguard.WithCodec(newJSONCodec),
+		vanguard.WithUnknownHandler(notFound),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build transcoder: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", transcoder)
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
+	reflector := grpcreflect.NewStaticReflector(names...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	for _, rt := range routes {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+
+	var h http.Handler = mux
+	h = withBodyLimit(h, cfg.MaxBodyBytes)
+	h = withErrorBody(h)
+	h = withRecover(h)
+	h = withAccessLog(h, log)
+	h = withRequestID(h)
+	return &Server{cfg: cfg, log: log, handler: h}, nil
+}
+
+// Handler returns the whole HTTP handler (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on the configured address and serves until ctx is done, then
+// shuts down gracefully: the listener closes at once, in-flight requests get
+// up to ShutdownTimeout to finish.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h2s := &http2.Server{IdleTimeout: s.cfg.IdleTimeout}
+	srv := &http.Server{
+		Handler:           h2c.NewHandler(s.handler, h2s),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.cfg.ShutdownTimeout.String())
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
