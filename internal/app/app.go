@@ -105,7 +105,7 @@ func (a *App) build(ctx context.Context) error {
 		routes = append(routes, server.Route{Pattern: "GET /.well-known/jwks.json", Handler: authn.JWKSHandler(pubs...)})
 	}
 	if a.cfg.Services["home"] {
-		opts, err := server.HandlerOptions(a.cfg.MaxBodyBytes, authn.NewInterceptor(verifier))
+		opts, err := server.HandlerOptions(a.cfg.MaxBodyBytes, authn.NewRequiredInterceptor(verifier))
 		if err != nil {
 			return err
 		}

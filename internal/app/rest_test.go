@@ -434,3 +434,13 @@ func TestRequestIDsAndErrors(t *testing.T) {
 	}
 	wantError(t, in.Do(t, post, "/house/create", mod, map[string]any{"address": "x", "year": 2000}), 500, "")
 }
+
+// TestAuthenticationComesFirst: without credentials, the answer is 401
+// whatever the (well-formed) body says; a body that is not JSON at all is
+// refused by the transcoder before any RPC exists, with 400.
+func TestAuthenticationComesFirst(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t)
+	wantError(t, in.Do(t, post, "/flat/create", "", map[string]any{"house_id": 0, "price": -1, "rooms": 0}), 401, "")
+	wantError(t, in.Do(t, post, "/house/create", "", `{"address":`), 400, "")
+}

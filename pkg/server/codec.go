@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 
 	"connectrpc.com/connect"
@@ -28,6 +30,30 @@ func newJSONCodec(res vanguard.TypeResolver) vanguard.Codec {
 		MarshalOptions:   protojson.MarshalOptions{Resolver: res, EmitUnpopulated: true, UseProtoNames: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res, DiscardUnknown: true},
 	}}
+}
+
+// MarshalAppend implements vanguard.Codec. protojson adds random spaces on
+// purpose; the contract's clients get compact JSON.
+func (c jsonCodec) MarshalAppend(base []byte, msg proto.Message) ([]byte, error) {
+	return compact(c.JSONCodec.MarshalAppend(nil, msg))(base)
+}
+
+// MarshalAppendField implements vanguard.RESTCodec.
+func (c jsonCodec) MarshalAppendField(base []byte, msg proto.Message, field protoreflect.FieldDescriptor) ([]byte, error) {
+	return compact(c.JSONCodec.MarshalAppendField(nil, msg, field))(base)
+}
+
+func compact(data []byte, err error) func(base []byte) ([]byte, error) {
+	return func(base []byte) ([]byte, error) {
+		if err != nil {
+			return nil, err
+		}
+		buf := bytes.NewBuffer(base)
+		if err := json.Compact(buf, data); err != nil {
+			return nil, fmt.Errorf("compact JSON: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
 }
 
 // Unmarshal implements vanguard.Codec.

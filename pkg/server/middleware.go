@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -67,15 +68,16 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func withAccessLog(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		path, protocol := r.URL.Path, protocolOf(r) // the transcoder rewrites r
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("protocol", protocolOf(r)),
+			slog.String("path", path),
+			slog.String("protocol", protocol),
 			slog.Int("status", rec.status),
 			slog.String("grpc_status", w.Header().Get("Grpc-Status")),
-			slog.Duration("duration", time.Since(start)),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("request_id", RequestID(r.Context())),
 		)
 	})
@@ -93,4 +95,24 @@ func protocolOf(r *http.Request) string {
 	default:
 		return "rest"
 	}
+}
+
+// withContentTypeDefaults lets plain JSON clients (curl -d, scripts) omit
+// headers: a REST body without a JSON content type is read as JSON, and a
+// unary POST to an RPC path without Connect-Protocol-Version is a Connect
+// call, as the Connect protocol says.
+func withContentTypeDefaults(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if isRPC(r) {
+			if r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" &&
+				(ct == "application/json" || ct == "application/proto" || strings.HasPrefix(ct, "application/json;")) {
+				r.Header.Set("Connect-Protocol-Version", "1")
+			}
+		} else if r.Method != http.MethodGet && r.Method != http.MethodHead &&
+			(ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "text/plain")) {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -18,8 +18,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"connectrpc.com/vanguard"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 // Config holds the listener's address, limits and timeouts.
@@ -125,6 +123,7 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 	}
 
 	var h http.Handler = mux
+	h = withContentTypeDefaults(h)
 	h = withBodyLimit(h, cfg.MaxBodyBytes)
 	h = withErrorBody(h)
 	h = withRecover(h)
@@ -149,9 +148,14 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	h2s := &http2.Server{IdleTimeout: s.cfg.IdleTimeout}
+	// HTTP/1.1 and unencrypted HTTP/2 (h2c, with prior knowledge, as gRPC
+	// clients speak it) on the same port; TLS ends at the load balancer.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler:           h2c.NewHandler(s.handler, h2s),
+		Handler:           s.handler,
+		Protocols:         protocols,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/homeservices/homes/internal/app"
 	"github.com/homeservices/homes/pkg/authn"
@@ -129,15 +126,11 @@ func StartWith(t testing.TB, cfg app.Config, key ed25519.PrivateKey) *Instance {
 
 // H2CClient speaks HTTP/2 over plain TCP, as gRPC clients do.
 func H2CClient() *http.Client {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
 	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http2.Transport{
-			AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			},
-		},
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{Protocols: protocols},
 	}
 }
 

@@ -15,12 +15,20 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// DefaultURL is the PostgreSQL the machine is expected to run.
-const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+// DefaultURL is the database used on the PostgreSQL the machine is
+// expected to run; Ensure creates it when missing.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/" + Database + "?sslmode=disable"
+
+// Database is the name of the laptop database Ensure returns.
+const Database = "homes"
 
 const (
 	defaultAddr = "127.0.0.1:5432"
@@ -32,8 +40,38 @@ const (
 // 127.0.0.1:5432 it returns DefaultURL; otherwise it initialises (once) and
 // starts a private server under dataDir, telling log what it does.
 func Ensure(ctx context.Context, dataDir string, log *slog.Logger) (string, error) {
+	server, err := ensureServer(ctx, dataDir, log)
+	if err != nil {
+		return "", err
+	}
+	return ensureDatabase(ctx, server)
+}
+
+// ensureDatabase creates the "homes" database on the server at serverURL
+// (a URL of its "postgres" database) if needed, and returns its URL.
+func ensureDatabase(ctx context.Context, serverURL string) (string, error) {
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to local PostgreSQL: %w", err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", Database).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look up database %s: %w", Database, err)
+	}
+	if !exists {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{Database}.Sanitize())
+		var pgErr *pgconn.PgError
+		if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // created meanwhile
+			return "", fmt.Errorf("create database %s: %w", Database, err)
+		}
+	}
+	return strings.Replace(serverURL, "/postgres?", "/"+Database+"?", 1), nil
+}
+
+func ensureServer(ctx context.Context, dataDir string, log *slog.Logger) (string, error) {
 	if answers(defaultAddr) {
-		return DefaultURL, nil
+		return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", nil
 	}
 	privateURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", privatePort)
 	privateAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(privatePort))
