@@ -32,7 +32,8 @@ const Database = "homes"
 
 const (
 	defaultAddr = "127.0.0.1:5432"
-	privatePort = 54329
+	// PrivatePort is where the private server listens (loopback only).
+	PrivatePort = 54329
 	binGlob     = "/usr/lib/postgresql/*/bin"
 )
 
@@ -40,7 +41,11 @@ const (
 // 127.0.0.1:5432 it returns DefaultURL; otherwise it initialises (once) and
 // starts a private server under dataDir, telling log what it does.
 func Ensure(ctx context.Context, dataDir string, log *slog.Logger) (string, error) {
-	server, err := ensureServer(ctx, dataDir, log)
+	return ensure(ctx, defaultAddr, PrivatePort, dataDir, log)
+}
+
+func ensure(ctx context.Context, defaultAddr string, privatePort int, dataDir string, log *slog.Logger) (string, error) {
+	server, err := ensureServer(ctx, defaultAddr, privatePort, dataDir, log)
 	if err != nil {
 		return "", err
 	}
@@ -69,7 +74,7 @@ func ensureDatabase(ctx context.Context, serverURL string) (string, error) {
 	return strings.Replace(serverURL, "/postgres?", "/"+Database+"?", 1), nil
 }
 
-func ensureServer(ctx context.Context, dataDir string, log *slog.Logger) (string, error) {
+func ensureServer(ctx context.Context, defaultAddr string, privatePort int, dataDir string, log *slog.Logger) (string, error) {
 	if answers(defaultAddr) {
 		return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", nil
 	}
@@ -78,7 +83,7 @@ func ensureServer(ctx context.Context, dataDir string, log *slog.Logger) (string
 	if answers(privateAddr) {
 		return privateURL, nil
 	}
-	bin, err := findBinaries()
+	bin, err := findBinaries(defaultAddr)
 	if err != nil {
 		return "", err
 	}
@@ -109,7 +114,7 @@ func ensureServer(ctx context.Context, dataDir string, log *slog.Logger) (string
 			return "", err
 		}
 	}
-	if err := startServer(ctx, bin, pgData, cred); err != nil {
+	if err := startServer(ctx, bin, pgData, privatePort, cred); err != nil {
 		return "", err
 	}
 	return privateURL, nil
@@ -125,7 +130,7 @@ func answers(addr string) bool {
 }
 
 // findBinaries picks the newest installed server version.
-func findBinaries() (string, error) {
+func findBinaries(defaultAddr string) (string, error) {
 	dirs, _ := filepath.Glob(binGlob)
 	var usable []string
 	for _, d := range dirs {
@@ -193,7 +198,7 @@ func initDB(ctx context.Context, bin, pgData string, cred *syscall.Credential) e
 		"-D", pgData, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 }
 
-func startServer(ctx context.Context, bin, pgData string, cred *syscall.Credential) error {
+func startServer(ctx context.Context, bin, pgData string, privatePort int, cred *syscall.Credential) error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off",
 		privatePort, pgData)
 	return run(ctx, cred, filepath.Join(bin, "pg_ctl"),
