@@ -39,6 +39,8 @@ var settings = []envVar{
 	{"HOMES_MAILER", "mock", "sender's mailer: mock (logs) or smtp"},
 	{"SMTP_URL", "", "smtp://user:pass@host:port for HOMES_MAILER=smtp"},
 	{"HOMES_MAIL_FROM", "homes@localhost", "From address of notifications"},
+	{"HOMES_MOCK_MAX_LATENCY", "3s", "mock mailer: longest simulated send (uniformly random up to it)"},
+	{"HOMES_MOCK_FAILURE_RATE", "0.1", "mock mailer: probability, 0..1, that a send fails"},
 }
 
 // knownServices are the targets HOMES_SERVICES may name.
@@ -69,6 +71,8 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 		Mailer:          p.str("HOMES_MAILER"),
 		SMTPURL:         p.str("SMTP_URL"),
 		MailFrom:        p.str("HOMES_MAIL_FROM"),
+		MockMaxLatency:  p.durationOrZero("HOMES_MOCK_MAX_LATENCY"),
+		MockFailureRate: p.probability("HOMES_MOCK_FAILURE_RATE"),
 		Services:        map[string]bool{},
 	}
 	for _, name := range strings.Split(p.str("HOMES_SERVICES"), ",") {
@@ -142,6 +146,24 @@ func (p *parser) boolean(name string) bool {
 		p.fail(name, v, "true or false")
 	}
 	return b
+}
+
+func (p *parser) durationOrZero(name string) time.Duration {
+	v := p.str(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.fail(name, v, "a duration like 3s (0 for none)")
+	}
+	return d
+}
+
+func (p *parser) probability(name string) float64 {
+	v := p.str(name)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		p.fail(name, v, "a number from 0 to 1")
+	}
+	return f
 }
 
 func (p *parser) duration(name string) time.Duration {

@@ -23,6 +23,7 @@ import (
 	"github.com/homeservices/homes/pkg/server"
 	"github.com/homeservices/homes/services/auth"
 	"github.com/homeservices/homes/services/home"
+	"github.com/homeservices/homes/services/sender"
 )
 
 // App is a running composition of services.
@@ -32,6 +33,7 @@ type App struct {
 	db      *bun.DB
 	server  *server.Server
 	workers []func(context.Context) error
+	sender  *sender.Sender
 }
 
 // New opens the database, applies migrations when configured, and builds

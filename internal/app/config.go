@@ -1,6 +1,10 @@
 package app
 
-import "time"
+import (
+	"time"
+
+	"github.com/homeservices/homes/services/sender"
+)
 
 // Config is the configuration of one process: which services it runs and
 // how. main fills it from the environment (see cmd/homes/config.go).
@@ -26,7 +30,12 @@ type Config struct {
 	DummyLogin      bool
 	BcryptCost      int
 
-	Mailer   string
-	SMTPURL  string
-	MailFrom string
+	Mailer          string
+	SMTPURL         string
+	MailFrom        string
+	MockMaxLatency  time.Duration // mock mailer: longest simulated send
+	MockFailureRate float64       // mock mailer: probability a send fails
+
+	// MailerOverride, when set, replaces the configured mailer (tests).
+	MailerOverride sender.Mailer
 }

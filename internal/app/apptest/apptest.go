@@ -28,6 +28,7 @@ type Instance struct {
 	HTTP1  *http.Client // plain HTTP/1.1 (REST, Connect, gRPC-Web)
 	H2C    *http.Client // HTTP/2 without TLS (gRPC)
 	Key    ed25519.PrivateKey
+	Mail   *Mailbox // what the sender sent, when it runs with the default test mailer
 }
 
 // Config returns the test configuration of a process running services on
@@ -68,6 +69,7 @@ func Config(t testing.TB, services ...string) (app.Config, ed25519.PrivateKey) {
 		BcryptCost:      4,
 		Mailer:          "mock",
 		MailFrom:        "homes@localhost",
+		MailerOverride:  &Mailbox{},
 	}, key
 }
 
@@ -121,7 +123,13 @@ func StartWith(t testing.TB, cfg app.Config, key ed25519.PrivateKey) *Instance {
 		HTTP1:  &http.Client{Timeout: 30 * time.Second},
 		H2C:    H2CClient(),
 		Key:    key,
+		Mail:   mailbox(cfg),
 	}
+}
+
+func mailbox(cfg app.Config) *Mailbox {
+	m, _ := cfg.MailerOverride.(*Mailbox)
+	return m
 }
 
 // H2CClient speaks HTTP/2 over plain TCP, as gRPC clients do.
