@@ -17,7 +17,7 @@ type envVar struct {
 
 // settings is every environment variable the binary reads.
 var settings = []envVar{
-	{"HOMES_SERVICES", "auth,home,sender", "which services this process runs (comma-separated)"},
+	{"HOMES_SERVICES", "auth,home,sender", "which services this process runs (comma-separated: auth, home, sender, gateway; all = the first three)"},
 	{"HOMES_ADDR", ":8080", "listen address of the one HTTP port"},
 	{"DATABASE_URL", "", "PostgreSQL URL; when unset, 127.0.0.1:5432 or a private server in HOMES_DATA_DIR"},
 	{"HOMES_DATA_DIR", ".data", "local data folder (private PostgreSQL, generated signing key)"},
@@ -41,10 +41,20 @@ var settings = []envVar{
 	{"HOMES_MAIL_FROM", "homes@localhost", "From address of notifications"},
 	{"HOMES_MOCK_MAX_LATENCY", "3s", "mock mailer: longest simulated send (uniformly random up to it)"},
 	{"HOMES_MOCK_FAILURE_RATE", "0.1", "mock mailer: probability, 0..1, that a send fails"},
+	{"HOMES_ADMIN_ADDR", "", "separate listen address for /metrics, /healthz and /readyz; when unset /metrics is on HOMES_ADDR"},
+	{"HOMES_CORS_ORIGINS", "*", "browser origins allowed to call (comma-separated; * any; none: no CORS headers)"},
+	{"HOMES_AUTH_URL", "", "gateway: base URL of the auth service, e.g. http://auth:8080"},
+	{"HOMES_HOME_URL", "", "gateway: base URL of the home service, e.g. http://home:8080"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector, e.g. http://otel-collector:4318; traces are exported only when set (the other standard OTEL_EXPORTER_OTLP_* variables apply)"},
+	{"OTEL_SERVICE_NAME", "", "service name in traces; default homes-<services>, e.g. homes-auth"},
 }
 
 // knownServices are the targets HOMES_SERVICES may name.
-var knownServices = []string{"auth", "home", "sender"}
+var knownServices = []string{"auth", "home", "sender", "gateway"}
+
+// allServices are the targets of HOMES_SERVICES=all: the whole system in
+// one process, which needs no gateway.
+var allServices = []string{"auth", "home", "sender"}
 
 // loadConfig reads the environment through getenv (os.Getenv in main).
 func loadConfig(getenv func(string) string) (app.Config, error) {
@@ -74,6 +84,11 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 		MockMaxLatency:  p.durationOrZero("HOMES_MOCK_MAX_LATENCY"),
 		MockFailureRate: p.probability("HOMES_MOCK_FAILURE_RATE"),
 		Services:        map[string]bool{},
+		AdminAddr:       p.str("HOMES_ADMIN_ADDR"),
+		CORSOrigins:     p.list("HOMES_CORS_ORIGINS"),
+		AuthURL:         p.str("HOMES_AUTH_URL"),
+		HomeURL:         p.str("HOMES_HOME_URL"),
+		OTLPEndpoint:    p.str("OTEL_EXPORTER_OTLP_ENDPOINT"),
 	}
 	for _, name := range strings.Split(p.str("HOMES_SERVICES"), ",") {
 		name = strings.TrimSpace(strings.ToLower(name))
@@ -81,7 +96,7 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 			continue
 		}
 		if name == "all" {
-			for _, k := range knownServices {
+			for _, k := range allServices {
 				c.Services[k] = true
 			}
 			continue
@@ -95,6 +110,14 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 	if len(c.Services) == 0 {
 		p.fail("HOMES_SERVICES", "", "at least one service")
 	}
+	if c.Services["gateway"] {
+		if c.AuthURL == "" {
+			p.fail("HOMES_AUTH_URL", "", "auth's URL when HOMES_SERVICES has gateway")
+		}
+		if c.HomeURL == "" {
+			p.fail("HOMES_HOME_URL", "", "home's URL when HOMES_SERVICES has gateway")
+		}
+	}
 	if c.JWTKeyFile == "" {
 		c.JWTKeyFile = c.DataDir + "/jwt-ed25519.pem"
 	}
@@ -105,6 +128,17 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 		p.fail("SMTP_URL", "", "an smtp:// URL when HOMES_MAILER=smtp")
 	}
 	return c, p.err
+}
+
+// list reads a comma-separated setting; "none" is the empty list.
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, v := range strings.Split(p.str(name), ",") {
+		if v = strings.TrimSpace(v); v != "" && v != "none" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 type parser struct {

@@ -3,13 +3,15 @@ package app
 import (
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/homeservices/homes/services/sender"
 )
 
 // Config is the configuration of one process: which services it runs and
 // how. main fills it from the environment (see cmd/homes/config.go).
 type Config struct {
-	Services        map[string]bool // the service targets to run: auth, home, sender
+	Services        map[string]bool // the service targets to run: auth, home, sender, gateway
 	Addr            string          // listen address
 	DatabaseURL     string          // empty: find or start a local PostgreSQL
 	DataDir         string          // local data (private PostgreSQL, signing key)
@@ -18,6 +20,16 @@ type Config struct {
 	DBMaxConns      int
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	AdminAddr       string   // separate port for /metrics (and health); empty: the service port
+	CORSOrigins     []string // browser origins allowed to call ("*": any); empty: no CORS
+	OTLPEndpoint    string   // OTLP/HTTP collector; empty: spans are not exported
+
+	AuthURL string // gateway: base URL of the auth service
+	HomeURL string // gateway: base URL of the home service
+
+	// SpanExporter, when set, receives every span (tests use an in-memory
+	// exporter); it takes precedence over OTLPEndpoint.
+	SpanExporter sdktrace.SpanExporter
 
 	JWTPrivateKey   string
 	JWTKeyFile      string

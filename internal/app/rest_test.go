@@ -444,3 +444,14 @@ func TestAuthenticationComesFirst(t *testing.T) {
 	wantError(t, in.Do(t, post, "/flat/create", "", map[string]any{"house_id": 0, "price": -1, "rooms": 0}), 401, "")
 	wantError(t, in.Do(t, post, "/house/create", "", `{"address":`), 400, "")
 }
+
+// TestNULCharactersAreBadInput: PostgreSQL text cannot store NUL, so every
+// string field refuses it with 400 naming the field, never a 500.
+func TestNULCharactersAreBadInput(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t)
+	mod := in.Token(t, authn.RoleModerator)
+	wantError(t, in.Do(t, post, "/house/create", mod, map[string]any{"address": "a\x00b", "year": 2000}), 400, "address")
+	wantError(t, in.Do(t, post, "/house/create", mod, map[string]any{"address": "a", "year": 2000, "developer": "P\x00K"}), 400, "developer")
+	wantError(t, in.Do(t, post, "/register", "", map[string]any{"email": "a@example.com", "password": "pass\x00word1", "user_type": "client"}), 400, "password")
+}

@@ -109,9 +109,10 @@ func Pending(ctx context.Context, db *bun.DB) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	missing, err := m.MissingMigrations(ctx)
+	// Not MissingMigrations: that lists applied ones the code lacks.
+	all, err := m.MigrationsWithStatus(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read missing migrations: %w", err)
+		return 0, fmt.Errorf("read migration status: %w", err)
 	}
-	return len(missing), nil
+	return len(all.Unapplied()), nil
 }

@@ -64,22 +64,33 @@ func (s *statusRecorder) Flush() {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// withAccessLog writes one line per request.
+// withAccessLog writes one line per request: what was asked (method, path,
+// protocol, procedure), how it ended (HTTP status, RPC code), how long it
+// took, and the ids to search by (request id, trace id). Never headers,
+// query strings or bodies: they carry tokens and passwords.
 func withAccessLog(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		path, protocol := r.URL.Path, protocolOf(r) // the transcoder rewrites r
+		ctx, ci := withCallInfo(r.Context())
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		if rec.status == 0 {
+			rec.status = http.StatusOK // nothing written: net/http answers 200
+		}
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := append([]slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", path),
 			slog.String("protocol", protocol),
 			slog.Int("status", rec.status),
-			slog.String("grpc_status", w.Header().Get("Grpc-Status")),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("request_id", RequestID(r.Context())),
-		)
+		}, ci.logAttrs()...)
+		log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }
 

@@ -29,6 +29,13 @@ type Config struct {
 	WriteTimeout      time.Duration // time to write a response
 	IdleTimeout       time.Duration // keep-alive idle time
 	ShutdownTimeout   time.Duration // time in-flight requests get on shutdown
+
+	// Ready reports whether the process can take traffic (/readyz); nil
+	// means always ready. /healthz (liveness) answers 200 regardless.
+	Ready func(context.Context) error
+	// CORSOrigins are the browser origins allowed to call ("*": any);
+	// empty: no CORS headers.
+	CORSOrigins []string
 }
 
 // DefaultConfig is a production-sane configuration listening on addr.
@@ -52,6 +59,8 @@ type Service struct {
 }
 
 // Route is an extra plain-HTTP endpoint, e.g. "GET /.well-known/jwks.json".
+// A route with the pattern "/" takes every request no service or other route
+// answers (a gateway's proxy), instead of the 404 answer.
 type Route struct {
 	Pattern string
 	Handler http.Handler
@@ -65,14 +74,16 @@ type Server struct {
 }
 
 // HandlerOptions are the Connect options every service handler is built
-// with: request validation (after the given interceptors, so that
-// authentication answers first), panic recovery and a read limit.
+// with: the access log's procedure and code (outermost), the given
+// interceptors (telemetry, then authentication), request validation (after
+// them, so that authentication answers first), panic recovery and a read
+// limit.
 func HandlerOptions(maxBodyBytes int64, interceptors ...connect.Interceptor) ([]connect.HandlerOption, error) {
 	v, err := newValidationInterceptor()
 	if err != nil {
 		return nil, err
 	}
-	all := append(append([]connect.Interceptor{}, interceptors...), v)
+	all := append(append([]connect.Interceptor{callInfoInterceptor{}}, interceptors...), v)
 	return []connect.HandlerOption{
 		connect.WithInterceptors(all...),
 		connect.WithRecover(recoverHandler),
@@ -101,32 +112,42 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 		))
 		names = append(names, s.Name)
 	}
-	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var fallback http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such path: "+r.URL.Path, RequestID(r.Context()))
 	})
-	transcoder, err := vanguard.NewTranscoder(vsvcs,
-		vanguard.WithCodec(newJSONCodec),
-		vanguard.WithUnknownHandler(notFound),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("build transcoder: %w", err)
-	}
-
 	mux := http.NewServeMux()
-	mux.Handle("/", transcoder)
+	for _, rt := range routes {
+		if rt.Pattern == "/" {
+			fallback = rt.Handler
+			continue
+		}
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	if len(vsvcs) == 0 {
+		mux.Handle("/", fallback)
+	} else {
+		transcoder, err := vanguard.NewTranscoder(vsvcs,
+			vanguard.WithCodec(newJSONCodec),
+			vanguard.WithUnknownHandler(fallback),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("build transcoder: %w", err)
+		}
+		mux.Handle("/", transcoder)
+	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	for _, rt := range routes {
-		mux.Handle(rt.Pattern, rt.Handler)
-	}
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /readyz", readyz(cfg.Ready))
 
 	var h http.Handler = mux
 	h = withContentTypeDefaults(h)
 	h = withBodyLimit(h, cfg.MaxBodyBytes)
 	h = withErrorBody(h)
 	h = withRecover(h)
+	h = withCORS(h, cfg.CORSOrigins)
 	h = withAccessLog(h, log)
 	h = withRequestID(h)
 	return &Server{cfg: cfg, log: log, handler: h}, nil

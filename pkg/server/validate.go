@@ -9,6 +9,7 @@ import (
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // validationInterceptor checks every request against the protovalidate rules
@@ -31,6 +32,12 @@ func (i *validationInterceptor) check(msg any) error {
 	if !ok {
 		return nil
 	}
+	if field := nulField(m.ProtoReflect(), ""); field != "" {
+		// PostgreSQL text cannot hold NUL; refuse it here as bad input
+		// rather than fail in the database.
+		return connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("invalid %s: must not contain NUL characters", field))
+	}
 	err := i.validator.Validate(m)
 	if err == nil {
 		return nil
@@ -44,6 +51,46 @@ func (i *validationInterceptor) check(msg any) error {
 		parts = append(parts, "invalid "+v.String())
 	}
 	return connect.NewError(connect.CodeInvalidArgument, errors.New(strings.Join(parts, "; ")))
+}
+
+// nulField returns the path of the first string field of m (nested messages
+// included) that holds a NUL character, or "".
+func nulField(m protoreflect.Message, prefix string) string {
+	var found string
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := prefix + string(fd.Name())
+		switch {
+		case fd.IsList():
+			list := v.List()
+			for i := 0; i < list.Len() && found == ""; i++ {
+				found = nulValue(fd, list.Get(i), name)
+			}
+		case fd.IsMap():
+			// No request of the API has a map field.
+		default:
+			found = nulValue(fd, v, name)
+		}
+		return found == ""
+	})
+	return found
+}
+
+func nulValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, name string) string {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		if strings.ContainsRune(v.String(), 0) {
+			return name
+		}
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		if fd.Message().FullName() == "google.protobuf.StringValue" {
+			if inner := nulField(v.Message(), ""); inner != "" {
+				return name
+			}
+			return ""
+		}
+		return nulField(v.Message(), name+".")
+	}
+	return ""
 }
 
 // WrapUnary implements connect.Interceptor.

@@ -114,6 +114,12 @@ func (s *Sender) consume(ctx context.Context, wake <-chan struct{}) {
 	}
 }
 
+// routerCloseTimeout caps how long a stop waits for the event handler. A
+// fan-out is a few inserts, so this is ample; watermill's router can also
+// wait for a handler it never started when a stop races its start, and then
+// this bounds the wait.
+const routerCloseTimeout = 2 * time.Second
+
 func (s *Sender) runRouter(ctx context.Context, wake <-chan struct{}) error {
 	wlog := events.WatermillLogger(s.log)
 	sub, err := events.NewSubscriber(s.db.DB, events.SubscriberConfig{
@@ -126,7 +132,7 @@ func (s *Sender) runRouter(ctx context.Context, wake <-chan struct{}) error {
 		return fmt.Errorf("create subscriber: %w", err)
 	}
 	defer func() { _ = sub.Close() }()
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: routerCloseTimeout}, wlog)
 	if err != nil {
 		return fmt.Errorf("create router: %w", err)
 	}
@@ -140,8 +146,23 @@ func (s *Sender) runRouter(ctx context.Context, wake <-chan struct{}) error {
 		}
 		return fmt.Errorf("run router: %w", err)
 	case <-ctx.Done():
+		// Close the subscriber first: its closed channels end the router's
+		// handler at once. Closing the router alone can wait its whole
+		// CloseTimeout when the stop comes while the router is starting.
+		// Stopping a router that is still starting can leave it waiting
+		// for a handler it never ran: let it finish starting first.
+		select {
+		case <-router.Running():
+		case <-done:
+		case <-time.After(routerCloseTimeout):
+		}
+		_ = sub.Close()
 		_ = router.Close()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(routerCloseTimeout + time.Second):
+			s.log.Warn("event router did not stop in time")
+		}
 		return nil
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -112,7 +113,9 @@ func StartWith(t testing.TB, cfg app.Config, key ed25519.PrivateKey) *Instance {
 				t.Errorf("apptest: serve: %v", err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Errorf("apptest: did not shut down in 10s")
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("apptest: did not shut down in 10s; goroutines:\n%s", buf)
 		}
 		_ = a.Close()
 	})

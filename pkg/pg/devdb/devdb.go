@@ -201,8 +201,18 @@ func initDB(ctx context.Context, bin, pgData string, cred *syscall.Credential) e
 func startServer(ctx context.Context, bin, pgData string, privatePort int, cred *syscall.Credential) error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off",
 		privatePort, pgData)
-	return run(ctx, cred, filepath.Join(bin, "pg_ctl"),
-		"-D", pgData, "-l", filepath.Join(pgData, "server.log"), "-o", opts, "-w", "-t", "60", "start")
+	logFile := filepath.Join(pgData, "server.log")
+	err := run(ctx, cred, filepath.Join(bin, "pg_ctl"),
+		"-D", pgData, "-l", logFile, "-o", opts, "-w", "-t", "60", "start")
+	if err != nil {
+		if tail, readErr := os.ReadFile(logFile); readErr == nil {
+			if len(tail) > 2000 {
+				tail = tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("%w\nserver log:\n%s", err, tail)
+		}
+	}
+	return err
 }
 
 // lockFile serialises starting the server across processes (test binaries
