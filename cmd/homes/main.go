@@ -25,6 +25,7 @@ commands:
   migrate up|down|status apply, roll back (last group) or list migrations
   config                print every environment variable, default and meaning
   probe URL             exit 0 when URL answers 200 (container healthchecks: the image has no curl)
+  seed [flags]          fill DATABASE_URL with a generated catalogue (homes seed -h)
 `
 
 func main() {
@@ -64,6 +65,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, cfg, log)
+	case "seed":
+		return seedCmd(ctx, cfg, log, args[1:])
 	case "migrate":
 		if len(args) != 2 {
 			return fmt.Errorf("usage: homes migrate up|down|status")

@@ -85,6 +85,7 @@ func (s *Signer) Sign(id Identity) (string, error) {
 type Verifier struct {
 	keys   map[string]ed25519.PublicKey
 	parser *jwt.Parser
+	cache  *verifiedCache // tokens already verified (cache.go)
 }
 
 // NewVerifier returns a Verifier that accepts tokens from issuer for audience
@@ -96,7 +97,8 @@ func NewVerifier(issuer, audience string, keys ...ed25519.PublicKey) *Verifier {
 		m[KeyID(k)] = k
 	}
 	return &Verifier{
-		keys: m,
+		keys:  m,
+		cache: newVerifiedCache(),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 			jwt.WithIssuer(issuer),
@@ -115,6 +117,9 @@ var errInvalidToken = errors.New("invalid token")
 // Verify checks token and returns the identity it carries. Every failure is
 // an apperr Unauthenticated error with the same generic message.
 func (v *Verifier) Verify(token string) (Identity, error) {
+	if id, ok := v.cache.get(token); ok {
+		return id, nil
+	}
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, v.key)
 	if err != nil {
@@ -130,7 +135,9 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if !ok {
 		return Identity{}, unauthenticated(fmt.Errorf("unknown role %q", c.Role))
 	}
-	return Identity{UserID: c.Subject, Role: role}, nil
+	id := Identity{UserID: c.Subject, Role: role}
+	v.cache.put(token, id, c.ExpiresAt.Time)
+	return id, nil
 }
 
 // key picks the verification key by the token's kid.

@@ -23,6 +23,7 @@ import (
 // live in the domain types and the transactions in the store.
 type Service struct {
 	store *store
+	cache *listingCache // nil: no cache
 	log   *slog.Logger
 	now   func() time.Time
 }
@@ -43,13 +44,20 @@ func WithFlatChangeHook(hook FlatChangeHook) Option {
 	}
 }
 
+// WithListingCache sizes the cache of house listings: at most maxFlats
+// flats in all (DefaultListingCacheFlats unless set); 0 turns it off. The
+// cache is never stale after a commit, on any replica (see listingCache).
+func WithListingCache(maxFlats int) Option {
+	return func(s *Service) { s.cache = newListingCache(maxFlats) }
+}
+
 // New returns the home service on db; log receives the causes of internal
 // errors (slog.Default when nil).
 func New(db *bun.DB, log *slog.Logger, opts ...Option) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{store: &store{db: db, hook: noHook}, log: log, now: time.Now}
+	s := &Service{store: &store{db: db, hook: noHook}, cache: newListingCache(DefaultListingCacheFlats), log: log, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -82,7 +90,8 @@ func (s *Service) CreateHouse(ctx context.Context, req *connect.Request[homev1.C
 }
 
 // GetHouseFlats lists a house's flats by id: every flat for moderators, the
-// approved ones for clients.
+// approved ones for clients. The answer carries an ETag that changes with
+// the listing (the house's version), for If-None-Match (pkg/httpcache).
 func (s *Service) GetHouseFlats(ctx context.Context, req *connect.Request[homev1.GetHouseFlatsRequest]) (*connect.Response[homev1.GetHouseFlatsResponse], error) {
 	id, err := authn.Require(ctx, authn.RoleClient, authn.RoleModerator)
 	if err != nil {
@@ -91,15 +100,25 @@ func (s *Service) GetHouseFlats(ctx context.Context, req *connect.Request[homev1
 	if err := validID("id", req.Msg.GetId()); err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	flats, err := s.store.houseFlats(ctx, req.Msg.GetId(), id.Role != authn.RoleModerator)
+	key := listingKey{house: req.Msg.GetId(), approvedOnly: id.Role != authn.RoleModerator}
+	known, cached := s.cache.version(key)
+	flats, version, unchanged, err := s.store.houseFlats(ctx, key.house, key.approvedOnly, known)
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	out := make([]*homev1.Flat, 0, len(flats))
-	for _, f := range flats {
-		out = append(out, flatProto(f))
+	msg := cached
+	if !unchanged {
+		out := make([]*homev1.Flat, 0, len(flats))
+		for _, f := range flats {
+			out = append(out, flatProto(f))
+		}
+		msg = &homev1.GetHouseFlatsResponse{Flats: out}
+		s.cache.put(key, listing{version: version, resp: msg})
 	}
-	return connect.NewResponse(&homev1.GetHouseFlatsResponse{Flats: out}), nil
+	resp := connect.NewResponse(msg)
+	resp.Header().Set("ETag", etag(key, version))
+	resp.Header().Set("Cache-Control", "private, no-cache")
+	return resp, nil
 }
 
 // Subscribe registers an email for a house's new flats; repeating it is a
