@@ -94,7 +94,7 @@ func serviceName(services map[string]bool) string {
 
 // OpenDB connects to cfg's database (finding or starting a local one when
 // DatabaseURL is empty). migrate and seed use it too.
-func OpenDB(ctx context.Context, cfg Config, log *slog.Logger) (*bun.DB, error) {
+func OpenDB(ctx context.Context, cfg Config, log *slog.Logger, opts ...pg.Option) (*bun.DB, error) {
 	url := cfg.DatabaseURL
 	if url == "" {
 		var err error
@@ -103,11 +103,15 @@ func OpenDB(ctx context.Context, cfg Config, log *slog.Logger) (*bun.DB, error) 
 			return nil, fmt.Errorf("find a database: %w", err)
 		}
 	}
-	return pg.Open(ctx, url, pg.PoolConfig{MaxOpenConns: cfg.DBMaxConns})
+	return pg.Open(ctx, url, pg.PoolConfig{MaxOpenConns: cfg.DBMaxConns}, opts...)
 }
 
 func (a *App) openDB(ctx context.Context) error {
-	db, err := OpenDB(ctx, a.cfg, a.log)
+	var opts []pg.Option
+	if tracer := a.tel.QueryTracer(); tracer != nil {
+		opts = append(opts, pg.WithTracer(tracer)) // a span per SQL statement
+	}
+	db, err := OpenDB(ctx, a.cfg, a.log, opts...)
 	if err != nil {
 		return err
 	}
@@ -162,9 +166,10 @@ func (a *App) build(ctx context.Context) error {
 		path, h := svc.Handler(opts...)
 		services = append(services, server.Service{Name: homev1connect.HomeServiceName, Path: path, Handler: h})
 	}
-	if a.cfg.Services["auth"] && a.cfg.Services["home"] {
-		// The browser app (web/) at / and its bundles at /assets/; every other
-		// path stays with the API (REST 404s keep API.md's JSON body).
+	if (a.cfg.Services["auth"] && a.cfg.Services["home"]) || a.cfg.Services["gateway"] {
+		// The browser app (web/) at / and its bundles at /assets/, wherever
+		// the whole API is reachable: the all-in-one process and the gateway.
+		// Every other path stays with the API (REST 404s keep API.md's body).
 		for _, p := range []string{"GET /{$}", "GET /assets/"} {
 			routes = append(routes, server.Route{Pattern: p, Handler: web.Handler()})
 		}

@@ -58,6 +58,10 @@ func TestGatewayREST(t *testing.T) {
 	next := gw.Do(t, post, "/refresh", "", map[string]any{"refresh_token": login.Str(t, "refresh_token")}).MustOK(t)
 	gw.Do(t, post, "/logout", "", map[string]any{"refresh_token": next.Str(t, "refresh_token")}).MustOK(t)
 	gw.Do(t, get, "/.well-known/jwks.json", "", nil).MustOK(t)
+	page := gw.Do(t, get, "/", "", nil).MustOK(t)
+	if !strings.Contains(page.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(page.Raw), "<script") {
+		t.Fatalf("gateway does not serve the web app at /: %s %.200s", page.Header.Get("Content-Type"), page.Raw)
+	}
 
 	hid := createHouse(t, gw, mod, map[string]any{"address": "Gateway 1", "year": 2020}).Num(t, "id")
 	wantError(t, gw.Do(t, post, "/house/create", client, map[string]any{"address": "x", "year": 2000}), 403, "")

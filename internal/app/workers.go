@@ -23,7 +23,7 @@ func (a *App) buildWorkers() error {
 	if err != nil {
 		return err
 	}
-	snd, err := sender.New(sender.Config{}, a.db, mailer, a.log)
+	snd, err := sender.New(sender.Config{TracerProvider: a.tel.TracerProvider()}, a.db, mailer, a.log)
 	if err != nil {
 		return fmt.Errorf("build sender: %w", err)
 	}

@@ -1,6 +1,7 @@
 // Package apidocs serves the REST API's OpenAPI 3 document, generated from
 // the protos by `buf generate` (gnostic's protoc-gen-openapi writes
-// openapi.yaml here), and Swagger UI from assets embedded in the binary, so
+// openapi.yaml here) and completed when the package loads (see Complete:
+// response_body, the error body, validation limits), and Swagger UI from assets embedded in the binary, so
 // the docs work offline. swagger-ui/ holds files of the npm package
 // swagger-ui-dist (Apache-2.0, see swagger-ui/LICENSE), copied as they are.
 package apidocs
@@ -17,12 +18,23 @@ import (
 const SwaggerUIVersion = "5.35.0"
 
 //go:embed openapi.yaml
-var spec []byte
+var generated []byte
+
+// spec is the served document: generated, completed.
+var spec = mustComplete(generated)
+
+func mustComplete(generated []byte) []byte {
+	out, err := completed(generated)
+	if err != nil {
+		panic(err) // both inputs are fixed at build time; the tests load it
+	}
+	return out
+}
 
 //go:embed swagger-ui
 var assets embed.FS
 
-// Spec is the OpenAPI document (YAML).
+// Spec is the OpenAPI document (YAML) served at /openapi.yaml.
 func Spec() []byte { return spec }
 
 // Routes are the docs' endpoints: GET /openapi.yaml, GET /docs (Swagger UI)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,14 +28,7 @@ var endpointRow = regexp.MustCompile("(?m)^\\| (GET|POST|PUT|PATCH|DELETE) `([^`
 
 func TestSpecValidatesAndCoversAPIMD(t *testing.T) {
 	t.Parallel()
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(apidocs.Spec())
-	if err != nil {
-		t.Fatalf("load openapi.yaml: %v", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("openapi.yaml is not valid OpenAPI 3: %v", err)
-	}
+	doc := loadSpec(t)
 	contract, err := os.ReadFile(apiMD)
 	if err != nil {
 		t.Fatalf("read the contract: %v", err)
@@ -51,6 +47,194 @@ func TestSpecValidatesAndCoversAPIMD(t *testing.T) {
 	// The contract's snake_case field names.
 	if _, ok := doc.Components.Schemas["Flat"].Value.Properties["house_id"]; !ok {
 		t.Error("Flat has no house_id: the document is not in proto (snake_case) names")
+	}
+}
+
+// loadSpec loads and validates the served document.
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(apidocs.Spec())
+	if err != nil {
+		t.Fatalf("load openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid OpenAPI 3: %v", err)
+	}
+	return doc
+}
+
+// TestSpecAnswersWithTheBareObject: response_body in the google.api.http
+// rules makes /house/create answer with a House and the flat methods with a
+// Flat, not the wrapper messages; the wrappers are gone.
+func TestSpecAnswersWithTheBareObject(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	for path, want := range map[string]string{
+		"/house/create": "House",
+		"/flat/create":  "Flat",
+		"/flat/update":  "Flat",
+		"/house/{id}":   "GetHouseFlatsResponse",
+		"/login":        "LoginResponse",
+	} {
+		op := doc.Paths.Value(path).GetOperation(http.MethodPost)
+		if op == nil {
+			op = doc.Paths.Value(path).GetOperation(http.MethodGet)
+		}
+		schema := op.Responses.Value("200").Value.Content.Get("application/json").Schema
+		if schema.Ref != "#/components/schemas/"+want || schema.Value != doc.Components.Schemas[want].Value {
+			t.Errorf("%s answers %q, want %s", path, schema.Ref, want)
+		}
+	}
+	for _, wrapper := range []string{"CreateHouseResponse", "CreateFlatResponse", "UpdateFlatResponse"} {
+		if _, ok := doc.Components.Schemas[wrapper]; ok {
+			t.Errorf("the document still has the wrapper %s", wrapper)
+		}
+	}
+}
+
+// TestSpecErrorBody: every operation documents its error answers with the
+// Error schema, which is exactly the server's error body.
+func TestSpecErrorBody(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	errSchema := doc.Components.Schemas["Error"]
+	if errSchema == nil {
+		t.Fatal("no Error schema")
+	}
+	// The schema's fields are server.ErrorBody's JSON fields, all required.
+	var fields []string
+	for f := range reflect.TypeFor[server.ErrorBody]().Fields() {
+		fields = append(fields, strings.Split(f.Tag.Get("json"), ",")[0])
+	}
+	props := slices.Sorted(maps.Keys(errSchema.Value.Properties))
+	slices.Sort(fields)
+	if !slices.Equal(props, fields) || !slices.Equal(slices.Sorted(slices.Values(errSchema.Value.Required)), fields) {
+		t.Errorf("Error has %v (required %v), the server writes %v", props, errSchema.Value.Required, fields)
+	}
+	if !errSchema.Value.Properties["code"].Value.Type.Is("integer") {
+		t.Error("Error.code is not an integer")
+	}
+	want := map[string][]string{ // beyond 400, 429 and 5XX, which all have
+		"GET /dummyLogin":            {"404"},
+		"POST /register":             {"409"},
+		"POST /login":                {"401", "404"},
+		"POST /house/create":         {"401", "403"},
+		"GET /house/{id}":            {"401", "404"},
+		"POST /house/{id}/subscribe": {"401", "404"},
+		"POST /flat/create":          {"401", "404"},
+		"POST /flat/update":          {"401", "403", "404", "409"},
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			name := method + " " + path
+			statuses := append([]string{"400", "429", "5XX"}, want[name]...)
+			for _, st := range statuses {
+				if op.Responses.Value(st) == nil {
+					t.Errorf("%s does not document %s", name, st)
+				}
+			}
+			for st, r := range op.Responses.Map() {
+				if st == "200" {
+					continue
+				}
+				schema := r.Value.Content.Get("application/json").Schema
+				if schema.Ref != "#/components/schemas/Error" || schema.Value != errSchema.Value {
+					t.Errorf("%s %s answers %q, not the Error schema", name, st, schema.Ref)
+				}
+				if r.Value.Headers["X-Request-Id"] == nil {
+					t.Errorf("%s %s has no X-Request-Id header", name, st)
+				}
+				if (st == "429" || st == "5XX") != (r.Value.Headers["Retry-After"] != nil) {
+					t.Errorf("%s %s: Retry-After documented: %v", name, st, r.Value.Headers["Retry-After"] != nil)
+				}
+			}
+		}
+	}
+}
+
+// TestSpecValidationLimits: the buf.validate rules of the protos show as
+// schema limits, and the answers' JSON shape is right.
+func TestSpecValidationLimits(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	prop := func(schema, field string) *openapi3.Schema {
+		t.Helper()
+		s := doc.Components.Schemas[schema]
+		if s == nil || s.Value.Properties[field] == nil {
+			t.Fatalf("no %s.%s", schema, field)
+		}
+		return s.Value.Properties[field].Value
+	}
+	num := func(p *float64) any {
+		if p == nil {
+			return nil
+		}
+		return *p
+	}
+	length := func(p *uint64) any {
+		if p == nil {
+			return nil
+		}
+		return *p
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"address minLength", prop("CreateHouseRequest", "address").MinLength, uint64(1)},
+		{"address maxLength", length(prop("CreateHouseRequest", "address").MaxLength), uint64(512)},
+		{"developer maxLength", length(prop("CreateHouseRequest", "developer").MaxLength), uint64(256)},
+		{"rooms minimum", num(prop("CreateFlatRequest", "rooms").Min), 1.0},
+		{"rooms maximum", num(prop("CreateFlatRequest", "rooms").Max), 100.0},
+		{"price minimum", num(prop("CreateFlatRequest", "price").Min), 0.0},
+		{"house_id minimum", num(prop("CreateFlatRequest", "house_id").Min), 1.0},
+		{"update id minimum", num(prop("UpdateFlatRequest", "id").Min), 1.0},
+		{"password maxLength", length(prop("RegisterRequest", "password").MaxLength), uint64(72)},
+		{"login password maxLength", length(prop("LoginRequest", "password").MaxLength), uint64(72)},
+		{"email maxLength", length(prop("RegisterRequest", "email").MaxLength), uint64(254)},
+		{"email format", prop("RegisterRequest", "email").Format, "email"},
+		{"subscribe email format", prop("SubscribeRequest", "email").Format, "email"},
+		{"login id format", prop("LoginRequest", "id").Format, "uuid"},
+		{"user_type enum", prop("RegisterRequest", "user_type").Enum, []any{"client", "moderator"}},
+		{"update status enum", prop("UpdateFlatRequest", "status").Enum, []any{"created", "approved", "declined", "on moderation", "on_moderation"}},
+		// The answers' JSON: int32 are numbers, developer may be null, a
+		// flat's status is one of four strings.
+		{"flat status enum", prop("Flat", "status").Enum, []any{"created", "approved", "declined", "on moderation"}},
+		{"developer nullable", prop("House", "developer").Nullable, true},
+		{"request developer nullable", prop("CreateHouseRequest", "developer").Nullable, true},
+		{"price type", prop("Flat", "price").Type.Slice(), []string{"integer"}},
+		{"house id type", prop("House", "id").Type.Slice(), []string{"integer"}},
+		{"created_at format", prop("House", "created_at").Format, "date-time"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	for schema, field := range map[string]string{"RegisterRequest": "password", "LoginRequest": "password"} {
+		if d := prop(schema, field).Description; !strings.Contains(d, "8 to 72 bytes") {
+			t.Errorf("%s.%s does not say its byte limits: %q", schema, field, d)
+		}
+	}
+	if d := prop("CreateHouseRequest", "year").Description; !strings.Contains(d, "current year + 10") {
+		t.Errorf("year does not say its range: %q", d)
+	}
+	if d := doc.Components.Schemas["LoginRequest"].Value.Description; !strings.Contains(d, "Exactly one of `id`, `email`") {
+		t.Errorf("LoginRequest does not say id or email is required: %q", d)
+	}
+	// Path and query parameters carry the limits too.
+	params := map[string]*openapi3.Schema{}
+	for _, path := range []string{"/dummyLogin", "/house/{id}"} {
+		for _, op := range doc.Paths.Value(path).Operations() {
+			for _, p := range op.Parameters {
+				params[path+" "+p.Value.Name] = p.Value.Schema.Value
+			}
+		}
+	}
+	if s := params["/dummyLogin user_type"]; s == nil || !reflect.DeepEqual(s.Enum, []any{"client", "moderator"}) {
+		t.Errorf("/dummyLogin user_type: %+v", s)
+	}
+	if s := params["/house/{id} id"]; s == nil || s.Min == nil || *s.Min != 1 {
+		t.Errorf("/house/{id} id: %+v", s)
 	}
 }
 
@@ -83,6 +267,9 @@ func TestSwaggerUIServedFromTheBinary(t *testing.T) {
 		if rec.Code != 200 || !strings.Contains(rec.Header().Get("Content-Type"), want) || rec.Body.Len() == 0 {
 			t.Errorf("%s: %d %q", path, rec.Code, rec.Header().Get("Content-Type"))
 		}
+	}
+	if get("/openapi.yaml").Body.String() != string(apidocs.Spec()) {
+		t.Error("/openapi.yaml is not the completed document")
 	}
 	if !strings.Contains(get("/docs/swagger-initializer.js").Body.String(), `"/openapi.yaml"`) {
 		t.Error("Swagger UI is not pointed at /openapi.yaml")

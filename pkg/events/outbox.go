@@ -37,6 +37,8 @@ func NewOutbox(log *slog.Logger) *Outbox {
 // that consumers wake when it commits. Its signature is the home service's
 // flat change hook: pass outbox.Publish to home.WithFlatChangeHook. An error
 // must roll tx back. An unset occurred_at is filled in with the current time.
+// The W3C trace context of ctx's span, if any, goes into the message's
+// metadata (MetadataTraceparent, see ExtractTrace).
 func (o *Outbox) Publish(ctx context.Context, tx bun.Tx, ev *eventsv1.FlatStatusChanged) error {
 	if ev == nil {
 		return errors.New("publish flat status changed: nil event")
@@ -51,6 +53,9 @@ func (o *Outbox) Publish(ctx context.Context, tx bun.Tx, ev *eventsv1.FlatStatus
 	if err != nil {
 		return err
 	}
+	// The trace of the change (the HTTP request's span) goes with the event,
+	// so that consumers can continue it.
+	InjectTrace(ctx, msg.Metadata)
 	msg.SetContext(ctx) // the publisher runs its INSERT with the message's context
 	pub, err := wsql.NewPublisher(wsql.TxFromStdSQL(tx.Tx), wsql.PublisherConfig{SchemaAdapter: o.schema}, o.wlog)
 	if err != nil {

@@ -21,12 +21,24 @@ type PoolConfig struct {
 	ConnMaxLifetime time.Duration // 0 means 30 minutes
 }
 
+// Option adjusts the pgx connection configuration of Open.
+type Option func(*pgx.ConnConfig)
+
+// WithTracer has pgx report every query, batch and connect to t (e.g. an
+// OpenTelemetry tracer making a span per SQL statement).
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgx.ConnConfig) { c.Tracer = t }
+}
+
 // Open connects to url (a postgres:// URL or key=value DSN) with pgx through
 // database/sql, so that bun and watermill-sql share one *sql.DB, and pings it.
-func Open(ctx context.Context, url string, pool PoolConfig) (*bun.DB, error) {
+func Open(ctx context.Context, url string, pool PoolConfig, opts ...Option) (*bun.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	sqldb := stdlib.OpenDB(*cfg)
 	applyPool(sqldb, pool)

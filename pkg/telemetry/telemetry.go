@@ -1,8 +1,8 @@
 // Package telemetry sets up what operators read about a running process:
 // Prometheus metrics (per-procedure requests, errors by code and latency,
 // Go runtime, process, database pool, and figures services register) and
-// OpenTelemetry traces (otelconnect spans, exported over OTLP when
-// configured). One Telemetry per process composition: tests run many side
+// OpenTelemetry traces (otelconnect spans, SQL spans through pgx, exported
+// over OTLP when configured). One Telemetry per process composition: tests run many side
 // by side, so nothing here touches a global registry.
 package telemetry
 
@@ -16,11 +16,14 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/otelconnect"
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -51,6 +54,7 @@ type Telemetry struct {
 	tracer     *sdktrace.TracerProvider
 	propagator propagation.TextMapPropagator
 	rpc        *rpcMetrics
+	exporting  bool // spans leave the process (OTLP or a configured exporter)
 }
 
 // New builds the registry (with Go runtime and process collectors) and the
@@ -79,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	}
+	exporting := true
 	switch {
 	case cfg.SpanExporter != nil:
 		opts = append(opts, sdktrace.WithSyncer(cfg.SpanExporter))
@@ -88,13 +93,35 @@ func New(ctx context.Context, cfg Config) (*Telemetry, error) {
 			return nil, fmt.Errorf("create otlp exporter: %w", err)
 		}
 		opts = append(opts, sdktrace.WithBatcher(exp))
+	default:
+		exporting = false
 	}
 	return &Telemetry{
 		registry:   reg,
 		tracer:     sdktrace.NewTracerProvider(opts...),
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		rpc:        rpc,
+		exporting:  exporting,
 	}, nil
+}
+
+// Tracing reports whether spans leave the process: an OTLP endpoint or a
+// span exporter is configured.
+func (t *Telemetry) Tracing() bool { return t.exporting }
+
+// QueryTracer is the pgx tracer that makes a client span per SQL statement
+// (query, batch, connect) as a child of the span in the statement's
+// context; statements run outside any span (background polls) make none.
+// It is nil when tracing is off, so that nobody pays for spans no one sees.
+func (t *Telemetry) QueryTracer() pgx.QueryTracer {
+	if !t.exporting {
+		return nil
+	}
+	return otelpgx.NewTracer(
+		otelpgx.WithTracerProvider(t.tracer),
+		otelpgx.WithMeterProvider(noop.NewMeterProvider()), // metrics come from client_golang
+		otelpgx.WithQuerySpanNamePrefix(),                  // "query SELECT", "prepare SELECT", "connect"
+	)
 }
 
 // TracerProvider is the process's tracer provider, for other

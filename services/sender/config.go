@@ -3,6 +3,9 @@ package sender
 import (
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Config tunes the sender. Zero fields take the defaults of DefaultConfig.
@@ -43,6 +46,10 @@ type Config struct {
 	CleanupInterval time.Duration
 	// CleanupAge is how long consumed outbox events are kept. Default 24 h.
 	CleanupAge time.Duration
+	// TracerProvider makes the fan-out and send spans, which continue the
+	// trace of the request that approved the flat (carried by the event and
+	// stored on each delivery). Nil means no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the documented defaults.
@@ -91,6 +98,9 @@ func (c Config) withDefaults() (Config, error) {
 	setDur(&c.StatsInterval, d.StatsInterval)
 	setDur(&c.CleanupInterval, d.CleanupInterval)
 	setDur(&c.CleanupAge, d.CleanupAge)
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
 	switch {
 	case c.PollInterval < 0, c.BackoffBase < 0, c.BackoffMax < 0, c.SendTimeout < 0,
 		c.ShutdownGrace < 0, c.StatsInterval < 0, c.CleanupInterval < 0, c.CleanupAge < 0:

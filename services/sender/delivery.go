@@ -12,6 +12,11 @@ import (
 	"time"
 
 	"github.com/uptrace/bun/dialect/pgdialect"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/homeservices/homes/pkg/events"
 )
 
 // Delivery states, as stored in deliveries.state.
@@ -43,7 +48,8 @@ UPDATE deliveries AS d
        updated_at = now()
   FROM due
  WHERE d.id = due.id
-RETURNING d.id, d.attempts, d.email, d.house_id, d.house_address, d.flat_id, d.flat_number, d.rooms, d.price`
+RETURNING d.id, d.attempts, d.email, d.house_id, d.house_address, d.flat_id, d.flat_number, d.rooms, d.price,
+          coalesce(d.traceparent, '') AS traceparent`
 
 // nextDueQuery tells how long until the earliest claimable delivery is
 // due; NULL when there is none.
@@ -77,6 +83,7 @@ type claimed struct {
 	FlatNumber   int32  `bun:"flat_number"`
 	Rooms        int32  `bun:"rooms"`
 	Price        int32  `bun:"price"`
+	Traceparent  string `bun:"traceparent"` // of the fan-out; "" when untraced
 }
 
 func (c claimed) message() Message {
@@ -177,9 +184,23 @@ func (s *Sender) start(ctx context.Context, jobs []claimed, inflight *sync.WaitG
 }
 
 func (s *Sender) send(ctx context.Context, j claimed) outcome {
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	// The send joins the trace of the approval that caused it.
+	sctx, span := s.tracer.Start(events.WithTraceparent(ctx, j.Traceparent), "sender.send",
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.Int64("homes.delivery_id", j.ID),
+			attribute.Int("homes.attempt", j.Attempts),
+			attribute.Int("homes.flat_id", int(j.FlatID)),
+			attribute.Int("homes.house_id", int(j.HouseID)),
+		))
+	sctx, cancel := context.WithTimeout(sctx, s.cfg.SendTimeout)
 	err := s.mailer.Send(sctx, j.message())
 	cancel()
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "send failed")
+	}
+	span.End()
 	o := outcome{id: j.ID, attempt: j.Attempts, err: err}
 	if err != nil && ctx.Err() != nil {
 		o.release = true

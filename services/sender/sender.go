@@ -17,6 +17,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/homeservices/homes/pkg/events"
 )
@@ -26,12 +27,16 @@ import (
 // for work at once.
 const DeliveryChannel = "homes_deliveries"
 
+// tracerName is the instrumentation scope of the sender's spans.
+const tracerName = "github.com/homeservices/homes/services/sender"
+
 // Sender runs the fan-out handler and the delivery loop.
 type Sender struct {
 	cfg     Config
 	db      *bun.DB
 	mailer  Mailer
 	log     *slog.Logger
+	tracer  trace.Tracer
 	running atomic.Bool
 }
 
@@ -51,7 +56,10 @@ func New(cfg Config, db *bun.DB, mailer Mailer, log *slog.Logger) (*Sender, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Sender{cfg: cfg, db: db, mailer: mailer, log: log.With("service", "sender")}, nil
+	return &Sender{
+		cfg: cfg, db: db, mailer: mailer, log: log.With("service", "sender"),
+		tracer: cfg.TracerProvider.Tracer(tracerName),
+	}, nil
 }
 
 // Config returns the configuration in force, defaults filled in.
