@@ -32,14 +32,23 @@ func newJSONCodec(res vanguard.TypeResolver) vanguard.Codec {
 	}}
 }
 
-// MarshalAppend implements vanguard.Codec. protojson adds random spaces on
-// purpose; the contract's clients get compact JSON.
+// MarshalAppend implements vanguard.Codec. Plain messages (fastjson.go) are
+// written directly; for the rest protojson, which adds random spaces on
+// purpose, is compacted: the contract's clients get compact JSON.
 func (c jsonCodec) MarshalAppend(base []byte, msg proto.Message) ([]byte, error) {
+	if out, ok := appendFastJSON(base, msg.ProtoReflect()); ok {
+		return out, nil
+	}
 	return compact(c.JSONCodec.MarshalAppend(nil, msg))(base)
 }
 
 // MarshalAppendField implements vanguard.RESTCodec.
 func (c jsonCodec) MarshalAppendField(base []byte, msg proto.Message, field protoreflect.FieldDescriptor) ([]byte, error) {
+	if field.Message() != nil && field.Cardinality() != protoreflect.Repeated {
+		// What vanguard.JSONCodec does for a singular message field: the
+		// whole of that message.
+		return c.MarshalAppend(base, msg.ProtoReflect().Get(field).Message().Interface())
+	}
 	return compact(c.JSONCodec.MarshalAppendField(nil, msg, field))(base)
 }
 

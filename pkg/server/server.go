@@ -18,6 +18,8 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"connectrpc.com/vanguard"
+
+	"github.com/homeservices/homes/pkg/httpcache"
 )
 
 // Config holds the listener's address, limits and timeouts.
@@ -55,7 +57,7 @@ func DefaultConfig(addr string) Config {
 type Service struct {
 	Name    string       // fully-qualified, e.g. homes.home.v1.HomeService
 	Path    string       // the handler's path prefix, from the generated New…Handler
-	Handler http.Handler // the generated Connect handler
+	Handler http.Handler // the generated Connect handler, built with HandlerOptions
 }
 
 // Route is an extra plain-HTTP endpoint, e.g. "GET /.well-known/jwks.json".
@@ -76,8 +78,9 @@ type Server struct {
 // HandlerOptions are the Connect options every service handler is built
 // with: the access log's procedure and code (outermost), the given
 // interceptors (telemetry, then authentication), request validation (after
-// them, so that authentication answers first), panic recovery and a read
-// limit.
+// them, so that authentication answers first), panic recovery, a read
+// limit, and the contract's REST JSON codec for the REST shortcuts
+// (shortcut.go).
 func HandlerOptions(maxBodyBytes int64, interceptors ...connect.Interceptor) ([]connect.HandlerOption, error) {
 	v, err := newValidationInterceptor()
 	if err != nil {
@@ -88,6 +91,7 @@ func HandlerOptions(maxBodyBytes int64, interceptors ...connect.Interceptor) ([]
 		connect.WithInterceptors(all...),
 		connect.WithRecover(recoverHandler),
 		connect.WithReadMaxBytes(int(maxBodyBytes)),
+		connect.WithCodec(restCodec{}),
 	}, nil
 }
 
@@ -107,6 +111,9 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 	for _, s := range services {
 		vsvcs = append(vsvcs, vanguard.NewService(s.Path, s.Handler,
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
+			// In-process: the handler need not compress for vanguard to
+			// decompress (vanguard still compresses for clients that ask).
+			vanguard.WithNoTargetCompression(),
 			vanguard.WithMaxMessageBufferBytes(uint32(cfg.MaxBodyBytes)),
 			vanguard.WithRESTUnmarshalOptions(vanguard.RESTUnmarshalOptions{DiscardUnknownQueryParams: true}),
 		))
@@ -134,6 +141,13 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 			return nil, fmt.Errorf("build transcoder: %w", err)
 		}
 		mux.Handle("/", transcoder)
+		for _, s := range services {
+			for _, sc := range shortcutsOf(s, transcoder) {
+				if err := handleShortcut(mux, sc); err != nil {
+					log.Warn("REST shortcut not served", "pattern", sc.pattern, "err", err)
+				}
+			}
+		}
 	}
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
 	reflector := grpcreflect.NewStaticReflector(names...)
@@ -143,6 +157,7 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 	mux.Handle("GET /readyz", readyz(cfg.Ready))
 
 	var h http.Handler = mux
+	h = withConditionalREST(h)
 	h = withContentTypeDefaults(h)
 	h = withBodyLimit(h, cfg.MaxBodyBytes)
 	h = withErrorBody(h)
@@ -202,4 +217,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// withConditionalREST answers a REST GET whose If-None-Match names the ETag
+// of the 200 it would get with 304 Not Modified (pkg/httpcache). RPC
+// protocols have no such exchange and pass through.
+func withConditionalREST(next http.Handler) http.Handler {
+	conditional := httpcache.Conditional(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == "" || isRPC(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		conditional.ServeHTTP(w, r)
+	})
 }

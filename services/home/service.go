@@ -108,9 +108,12 @@ func (s *Service) GetHouseFlats(ctx context.Context, req *connect.Request[homev1
 	}
 	msg := cached
 	if !unchanged {
-		out := make([]*homev1.Flat, 0, len(flats))
-		for _, f := range flats {
-			out = append(out, flatProto(f))
+		out := make([]*homev1.Flat, len(flats))
+		block := make([]homev1.Flat, len(flats)) // one allocation, not one per flat
+		for i, f := range flats {
+			p := &block[i]
+			p.Id, p.HouseId, p.Price, p.Rooms, p.Status, p.Number = f.ID, f.HouseID, f.Price, f.Rooms, string(f.Status), f.Number
+			out[i] = p
 		}
 		msg = &homev1.GetHouseFlatsResponse{Flats: out}
 		s.cache.put(key, listing{version: version, resp: msg})
