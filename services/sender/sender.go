@@ -154,16 +154,18 @@ func (s *Sender) runRouter(ctx context.Context, wake <-chan struct{}) error {
 		}
 		return fmt.Errorf("run router: %w", err)
 	case <-ctx.Done():
-		// Close the subscriber first: its closed channels end the router's
-		// handler at once. Closing the router alone can wait its whole
-		// CloseTimeout when the stop comes while the router is starting.
-		// Stopping a router that is still starting can leave it waiting
-		// for a handler it never ran: let it finish starting first.
+		// A stop that races the router's start: wait until it runs, or
+		// until Run gives up (its subscribe fails on the cancelled context).
+		// A router whose Run already returned is not closed: its handler
+		// never started, and Close would wait the whole CloseTimeout for it.
 		select {
 		case <-router.Running():
 		case <-done:
+			_ = sub.Close()
+			return nil
 		case <-time.After(routerCloseTimeout):
 		}
+		// Close the subscriber first: its closed channels end the handler.
 		_ = sub.Close()
 		_ = router.Close()
 		select {
