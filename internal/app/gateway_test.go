@@ -27,15 +27,8 @@ func startSplit(t *testing.T) (gw, snd *apptest.Instance) {
 	authCfg, key := apptest.Config(t, "auth")
 	authIn := apptest.StartWith(t, authCfg, key)
 
-	homeCfg, _ := apptest.Config(t, "home")
-	homeCfg.DatabaseURL = authCfg.DatabaseURL
-	homeCfg.JWTPrivateKey = ""
-	homeCfg.JWKSURL = authIn.URL + "/.well-known/jwks.json"
-	homeIn := apptest.StartWith(t, homeCfg, nil)
-
-	sndCfg, _ := apptest.Config(t, "sender")
-	sndCfg.DatabaseURL = authCfg.DatabaseURL
-	snd = apptest.StartWith(t, sndCfg, nil)
+	homeIn := apptest.StartWith(t, apptest.BehindAuth(t, authIn, "home"), nil)
+	snd = apptest.StartWith(t, apptest.BehindAuth(t, authIn, "sender"), nil)
 
 	gwCfg, _ := apptest.Config(t, "gateway")
 	gwCfg.DatabaseURL = "" // the gateway keeps no state

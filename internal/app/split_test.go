@@ -19,19 +19,14 @@ func TestSplitDeployment(t *testing.T) {
 	authCfg, key := apptest.Config(t, "auth")
 	authIn := apptest.StartWith(t, authCfg, key)
 
-	viaJWKS, _ := apptest.Config(t, "home")
-	viaJWKS.DatabaseURL = authCfg.DatabaseURL
-	viaJWKS.JWTPrivateKey = ""
-	viaJWKS.JWKSURL = authIn.URL + "/.well-known/jwks.json"
-	homeIn := apptest.StartWith(t, viaJWKS, nil)
+	homeIn := apptest.StartWith(t, apptest.BehindAuth(t, authIn, "home"), nil)
 
 	pub, err := authn.MarshalPublicKeyPEM(key.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	viaKey, _ := apptest.Config(t, "home")
-	viaKey.DatabaseURL = authCfg.DatabaseURL
-	viaKey.JWTPrivateKey = ""
+	viaKey := apptest.BehindAuth(t, authIn, "home")
+	viaKey.JWKSURL = ""
 	viaKey.JWTPublicKey = string(pub)
 	homeIn2 := apptest.StartWith(t, viaKey, nil)
 

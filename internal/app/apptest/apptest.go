@@ -151,3 +151,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// BehindAuth returns the configuration of a process running services next
+// to the auth instance auth, as a split deployment runs them: the same
+// database, no signing key of its own, auth's keys fetched from its JWKS.
+func BehindAuth(t testing.TB, auth *Instance, services ...string) app.Config {
+	t.Helper()
+	cfg, _ := Config(t, services...)
+	cfg.DatabaseURL = auth.Config.DatabaseURL
+	cfg.JWTPrivateKey = ""
+	cfg.JWKSURL = auth.URL + "/.well-known/jwks.json"
+	return cfg
+}
