@@ -36,6 +36,14 @@ type Instance struct {
 // a fresh database: all services unless named, fast bcrypt, a fresh key.
 func Config(t testing.TB, services ...string) (app.Config, ed25519.PrivateKey) {
 	t.Helper()
+	cfg, key := baseConfig(t, services...)
+	cfg.DatabaseURL = pgtest.URL(t)
+	return cfg, key
+}
+
+// baseConfig is Config without a database.
+func baseConfig(t testing.TB, services ...string) (app.Config, ed25519.PrivateKey) {
+	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +62,6 @@ func Config(t testing.TB, services ...string) (app.Config, ed25519.PrivateKey) {
 	return app.Config{
 		Services:        set,
 		Addr:            "127.0.0.1:0",
-		DatabaseURL:     pgtest.URL(t),
 		DataDir:         t.TempDir(),
 		Migrate:         true,
 		LogLevel:        "error",
@@ -157,7 +164,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // database, no signing key of its own, auth's keys fetched from its JWKS.
 func BehindAuth(t testing.TB, auth *Instance, services ...string) app.Config {
 	t.Helper()
-	cfg, _ := Config(t, services...)
+	cfg, _ := baseConfig(t, services...)
 	cfg.DatabaseURL = auth.Config.DatabaseURL
 	cfg.JWTPrivateKey = ""
 	cfg.JWKSURL = auth.URL + "/.well-known/jwks.json"
