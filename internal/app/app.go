@@ -235,9 +235,9 @@ func (a *App) DB() *bun.DB { return a.db }
 // Run serves on the configured address and runs the workers until ctx is
 // done, then shuts everything down gracefully.
 func (a *App) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := server.Listen(a.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+		return err
 	}
 	return a.Serve(ctx, ln)
 }

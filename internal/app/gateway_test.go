@@ -11,10 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 
-	authv1 "github.com/homeservices/homes/gen/homes/auth/v1"
-	"github.com/homeservices/homes/gen/homes/auth/v1/authv1connect"
 	homev1 "github.com/homeservices/homes/gen/homes/home/v1"
-	"github.com/homeservices/homes/gen/homes/home/v1/homev1connect"
 	"github.com/homeservices/homes/internal/app/apptest"
 	"github.com/homeservices/homes/pkg/authn"
 )
@@ -98,17 +95,13 @@ func TestGatewayRPC(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			auth := authv1connect.NewAuthServiceClient(p.client(gw), gw.URL, p.opts...)
-			home := homev1connect.NewHomeServiceClient(p.client(gw), gw.URL, p.opts...)
-			mod, err := auth.DummyLogin(ctx, connect.NewRequest(&authv1.DummyLoginRequest{UserType: "moderator"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			house, err := home.CreateHouse(ctx, withToken(&homev1.CreateHouseRequest{Address: "RPC 1", Year: 2001}, mod.Msg.GetToken()))
+			auth, home := p.clients(gw)
+			modTok := dummyToken(t, auth, "moderator")
+			house, err := home.CreateHouse(ctx, withToken(&homev1.CreateHouseRequest{Address: "RPC 1", Year: 2001}, modTok))
 			if err != nil || house.Msg.GetHouse().GetId() == 0 {
 				t.Fatalf("create house: %v %v", house, err)
 			}
-			_, err = home.GetHouseFlats(ctx, withToken(&homev1.GetHouseFlatsRequest{Id: 4242}, mod.Msg.GetToken()))
+			_, err = home.GetHouseFlats(ctx, withToken(&homev1.GetHouseFlatsRequest{Id: 4242}, modTok))
 			wantCode(t, err, connect.CodeNotFound)
 			_, err = home.GetHouseFlats(ctx, withToken(&homev1.GetHouseFlatsRequest{Id: 1}, ""))
 			wantCode(t, err, connect.CodeUnauthenticated)

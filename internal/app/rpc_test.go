@@ -33,6 +33,22 @@ var protocols = []protocol{
 	{"grpc-web-json", func(in *apptest.Instance) *http.Client { return in.HTTP1 }, []connect.ClientOption{connect.WithGRPCWeb(), connect.WithProtoJSON()}},
 }
 
+// clients returns the generated auth and home clients speaking p to in.
+func (p protocol) clients(in *apptest.Instance) (authv1connect.AuthServiceClient, homev1connect.HomeServiceClient) {
+	return authv1connect.NewAuthServiceClient(p.client(in), in.URL, p.opts...),
+		homev1connect.NewHomeServiceClient(p.client(in), in.URL, p.opts...)
+}
+
+// dummyToken logs in through DummyLogin over the client's protocol.
+func dummyToken(t *testing.T, auth authv1connect.AuthServiceClient, role string) string {
+	t.Helper()
+	res, err := auth.DummyLogin(context.Background(), connect.NewRequest(&authv1.DummyLoginRequest{UserType: role}))
+	if err != nil {
+		t.Fatalf("dummy login as %s: %v", role, err)
+	}
+	return res.Msg.GetToken()
+}
+
 func withToken[T any](msg *T, token string) *connect.Request[T] {
 	req := connect.NewRequest(msg)
 	if token != "" {
@@ -57,19 +73,9 @@ func TestEveryProtocol(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			auth := authv1connect.NewAuthServiceClient(p.client(in), in.URL, p.opts...)
-			home := homev1connect.NewHomeServiceClient(p.client(in), in.URL, p.opts...)
-
-			mod, err := auth.DummyLogin(ctx, connect.NewRequest(&authv1.DummyLoginRequest{UserType: "moderator"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cli, err := auth.DummyLogin(ctx, connect.NewRequest(&authv1.DummyLoginRequest{UserType: "client"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			modTok, cliTok := mod.Msg.GetToken(), cli.Msg.GetToken()
-			_, err = auth.DummyLogin(ctx, connect.NewRequest(&authv1.DummyLoginRequest{UserType: "root"}))
+			auth, home := p.clients(in)
+			modTok, cliTok := dummyToken(t, auth, "moderator"), dummyToken(t, auth, "client")
+			_, err := auth.DummyLogin(ctx, connect.NewRequest(&authv1.DummyLoginRequest{UserType: "root"}))
 			wantCode(t, err, connect.CodeInvalidArgument)
 
 			email := p.name + "@example.com"

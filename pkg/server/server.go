@@ -175,11 +175,20 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // shuts down gracefully: the listener closes at once, in-flight requests get
 // up to ShutdownTimeout to finish.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := Listen(s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+		return err
 	}
 	return s.Serve(ctx, ln)
+}
+
+// Listen opens the TCP listener for addr.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Serve is Run on an existing listener.
