@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -104,22 +105,23 @@ func (a *App) build(ctx context.Context) error {
 		return err
 	}
 	if a.cfg.Services["auth"] {
-		opts, err := server.HandlerOptions(a.cfg.MaxBodyBytes, telemetryInterceptors...)
-		if err != nil {
-			return err
-		}
 		svc := auth.New(auth.Config{
 			DummyLogin: a.cfg.DummyLogin,
 			BcryptCost: a.cfg.BcryptCost,
 			RefreshTTL: a.cfg.RefreshTokenTTL,
 		}, a.db, signer, a.log)
+		opts, err := server.HandlerOptions(a.cfg.MaxBodyBytes,
+			append(slices.Clip(telemetryInterceptors), svc.Interceptor())...)
+		if err != nil {
+			return err
+		}
 		path, h := svc.Handler(opts...)
 		services = append(services, server.Service{Name: authv1connect.AuthServiceName, Path: path, Handler: h})
 		routes = append(routes, server.Route{Pattern: "GET /.well-known/jwks.json", Handler: authn.JWKSHandler(pubs...)})
 	}
 	if a.cfg.Services["home"] {
 		opts, err := server.HandlerOptions(a.cfg.MaxBodyBytes,
-			append(telemetryInterceptors, authn.NewRequiredInterceptor(verifier))...)
+			append(slices.Clip(telemetryInterceptors), authn.NewRequiredInterceptor(verifier, home.Roles))...)
 		if err != nil {
 			return err
 		}

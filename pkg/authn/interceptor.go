@@ -15,6 +15,21 @@ import (
 type interceptor struct {
 	v        *Verifier
 	required bool
+	policy   Policy // nil: any authenticated caller
+}
+
+// Policy says, per procedure (e.g. "/homes.home.v1.HomeService/CreateHouse"),
+// which roles may call it. A procedure it does not list is refused to
+// everybody: a new RPC is closed until its roles are written down.
+type Policy map[string][]Role
+
+// Require is authn.Require with the roles the policy gives procedure.
+func (p Policy) Require(ctx context.Context, procedure string) (Identity, error) {
+	roles, ok := p[procedure]
+	if !ok {
+		return Identity{}, apperr.E(apperr.Forbidden, "%s is open to no role", procedure)
+	}
+	return Require(ctx, roles...)
 }
 
 // NewInterceptor returns a handler-side interceptor that verifies the
@@ -28,11 +43,13 @@ func NewInterceptor(v *Verifier) connect.Interceptor {
 }
 
 // NewRequiredInterceptor is NewInterceptor for services whose every RPC
-// needs a caller: a request without a token is refused with
-// CodeUnauthenticated before anything else (validation included) looks at
-// it, so a caller without credentials learns nothing about the input rules.
-func NewRequiredInterceptor(v *Verifier) connect.Interceptor {
-	return &interceptor{v: v, required: true}
+// needs a caller with one of the roles policy gives the procedure: a request
+// without a token is refused with CodeUnauthenticated, one with the wrong
+// role with CodePermissionDenied, before anything else (validation included)
+// looks at it, so a caller without the right credentials learns nothing
+// about the input rules.
+func NewRequiredInterceptor(v *Verifier, policy Policy) connect.Interceptor {
+	return &interceptor{v: v, required: true, policy: policy}
 }
 
 // WrapUnary implements connect.Interceptor.
@@ -41,7 +58,7 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		ctx, err := i.authenticate(ctx, req.Header())
+		ctx, err := i.authorize(ctx, req.Spec().Procedure, req.Header())
 		if err != nil {
 			return nil, err
 		}
@@ -57,12 +74,25 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 // WrapStreamingHandler implements connect.Interceptor.
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.authenticate(ctx, conn.RequestHeader())
+		ctx, err := i.authorize(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
 			return err
 		}
 		return next(ctx, conn)
 	}
+}
+
+// authorize authenticates the caller and, under a policy, checks its role
+// for the procedure.
+func (i *interceptor) authorize(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	ctx, err := i.authenticate(ctx, h)
+	if err != nil || i.policy == nil {
+		return ctx, err
+	}
+	if _, err := i.policy.Require(ctx, procedure); err != nil {
+		return ctx, apperr.ToConnect(ctx, nil, err)
+	}
+	return ctx, nil
 }
 
 func (i *interceptor) authenticate(ctx context.Context, h http.Header) (context.Context, error) {

@@ -182,3 +182,56 @@ func TestInterceptorStreaming(t *testing.T) {
 		t.Fatalf("bad token: %v", err)
 	}
 }
+
+// TestRequiredInterceptorPolicy: under a policy the interceptor refuses a
+// missing token (401), the wrong role (403) and a procedure the policy does
+// not list (403, to everybody), before the handler runs.
+func TestRequiredInterceptorPolicy(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	s := authn.NewSigner(key, testIssuer, testAudience, time.Hour)
+	v := authn.NewVerifier(testIssuer, testAudience, pub(key))
+	policy := authn.Policy{authv1connect.AuthServiceDummyLoginProcedure: {authn.RoleModerator}}
+	mux := http.NewServeMux()
+	mux.Handle(authv1connect.NewAuthServiceHandler(echoHandler{}, connect.WithInterceptors(authn.NewRequiredInterceptor(v, policy))))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	client := authv1connect.NewAuthServiceClient(srv.Client(), srv.URL)
+	tokenOf := func(role authn.Role) string {
+		tok, err := s.Sign(authn.Identity{UserID: uuid.NewString(), Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	call := func(tok string, unlisted bool) error {
+		var err error
+		if unlisted {
+			req := connect.NewRequest(&authv1.RegisterRequest{})
+			req.Header().Set("Authorization", "Bearer "+tok)
+			_, err = client.Register(context.Background(), req)
+		} else {
+			req := connect.NewRequest(&authv1.DummyLoginRequest{})
+			if tok != "" {
+				req.Header().Set("Authorization", "Bearer "+tok)
+			}
+			_, err = client.DummyLogin(context.Background(), req)
+		}
+		return err
+	}
+	tests := []struct {
+		name     string
+		err      error
+		wantCode connect.Code
+	}{
+		{"moderator, listed", call(tokenOf(authn.RoleModerator), false), 0},
+		{"no token", call("", false), connect.CodeUnauthenticated},
+		{"client, listed for moderators", call(tokenOf(authn.RoleClient), false), connect.CodePermissionDenied},
+		{"moderator, unlisted procedure", call(tokenOf(authn.RoleModerator), true), connect.CodePermissionDenied},
+	}
+	for _, tc := range tests {
+		if got := connect.CodeOf(tc.err); tc.err != nil && got != tc.wantCode || tc.err == nil && tc.wantCode != 0 {
+			t.Errorf("%s: err %v, want code %v", tc.name, tc.err, tc.wantCode)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/vanguard"
@@ -68,9 +69,72 @@ func compact(data []byte, err error) func(base []byte) ([]byte, error) {
 // Unmarshal implements vanguard.Codec.
 func (c jsonCodec) Unmarshal(data []byte, msg proto.Message) error {
 	if err := c.JSONCodec.Unmarshal(data, msg); err != nil {
+		if ferr := c.fieldError(data, msg); ferr != nil {
+			return ferr
+		}
 		return invalidJSON(err)
 	}
 	return nil
+}
+
+// fieldError finds the field of a JSON object body whose value does not fit
+// it, and says so with the contract's name ("invalid house_id: must be a
+// whole number"): protojson names it in camelCase, or, inside a wrapper
+// such as developer, not at all. It is only called on a body that failed,
+// and returns nil when the body is not an object or no single field is at
+// fault.
+func (c jsonCodec) fieldError(data []byte, msg proto.Message) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fields := msg.ProtoReflect().Descriptor().Fields()
+	for _, key := range keys {
+		fd := fields.ByName(protoreflect.Name(key))
+		if fd == nil {
+			fd = fields.ByJSONName(key)
+		}
+		if fd == nil {
+			continue
+		}
+		probe, err := json.Marshal(map[string]json.RawMessage{key: top[key]})
+		if err != nil {
+			continue
+		}
+		if c.JSONCodec.Unmarshal(probe, msg.ProtoReflect().New().Interface()) != nil {
+			return connect.NewError(connect.CodeInvalidArgument,
+				fmt.Errorf("invalid %s: must be %s", fd.Name(), jsonKind(fd)))
+		}
+	}
+	return nil
+}
+
+// jsonKind says what JSON a field takes, for error messages.
+func jsonKind(fd protoreflect.FieldDescriptor) string {
+	what := "a value of its type"
+	switch fd.Kind() {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+		protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		what = "a whole number in range"
+	case protoreflect.StringKind:
+		what = "a string"
+	case protoreflect.BoolKind:
+		what = "true or false"
+	case protoreflect.MessageKind:
+		if fd.Message().FullName() == "google.protobuf.StringValue" {
+			what = "a string or null"
+		}
+	}
+	if fd.IsList() {
+		return "an array of " + what
+	}
+	return what
 }
 
 // UnmarshalField implements vanguard.RESTCodec.

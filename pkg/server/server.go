@@ -135,6 +135,7 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 	} else {
 		transcoder, err := vanguard.NewTranscoder(vsvcs,
 			vanguard.WithCodec(newJSONCodec),
+			vanguard.WithCompression("gzip", newGzipWriter, newClientGzip),
 			vanguard.WithUnknownHandler(fallback),
 		)
 		if err != nil {

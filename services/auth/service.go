@@ -68,6 +68,20 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 	return authv1connect.NewAuthServiceHandler(s, opts...)
 }
 
+// Interceptor answers DummyLogin with 404 when it is switched off, before
+// request validation sees the call: a switched-off endpoint looks absent
+// whatever its input. Put it before the validation interceptor.
+func (s *Service) Interceptor() connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if !s.cfg.DummyLogin && !req.Spec().IsClient && req.Spec().Procedure == authv1connect.AuthServiceDummyLoginProcedure {
+				return nil, s.fail(ctx, errDummyLoginOff)
+			}
+			return next(ctx, req)
+		}
+	})
+}
+
 // DummyLogin implements authv1connect.AuthServiceHandler.
 func (s *Service) DummyLogin(ctx context.Context, req *connect.Request[authv1.DummyLoginRequest]) (*connect.Response[authv1.DummyLoginResponse], error) {
 	role, ok := authn.ParseRole(req.Msg.GetUserType())

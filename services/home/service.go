@@ -30,6 +30,17 @@ type Service struct {
 
 var _ homev1connect.HomeServiceHandler = (*Service)(nil)
 
+// Roles says who may call each RPC (API.md). The authentication interceptor
+// enforces it before request validation, so a caller with the wrong role
+// gets 403 whatever its body; the handlers read the caller through it too.
+var Roles = authn.Policy{
+	homev1connect.HomeServiceCreateHouseProcedure:   {authn.RoleModerator},
+	homev1connect.HomeServiceGetHouseFlatsProcedure: {authn.RoleClient, authn.RoleModerator},
+	homev1connect.HomeServiceSubscribeProcedure:     {authn.RoleClient, authn.RoleModerator},
+	homev1connect.HomeServiceCreateFlatProcedure:    {authn.RoleClient, authn.RoleModerator},
+	homev1connect.HomeServiceUpdateFlatProcedure:    {authn.RoleModerator},
+}
+
 // Option configures a Service.
 type Option func(*Service)
 
@@ -71,7 +82,7 @@ func (s *Service) Handler(opts ...connect.HandlerOption) (string, http.Handler) 
 
 // CreateHouse adds a house. Moderators only.
 func (s *Service) CreateHouse(ctx context.Context, req *connect.Request[homev1.CreateHouseRequest]) (*connect.Response[homev1.CreateHouseResponse], error) {
-	if _, err := authn.Require(ctx, authn.RoleModerator); err != nil {
+	if _, err := Roles.Require(ctx, homev1connect.HomeServiceCreateHouseProcedure); err != nil {
 		return nil, s.fail(ctx, err)
 	}
 	var developer *string
@@ -93,7 +104,7 @@ func (s *Service) CreateHouse(ctx context.Context, req *connect.Request[homev1.C
 // approved ones for clients. The answer carries an ETag that changes with
 // the listing (the house's version), for If-None-Match (pkg/httpcache).
 func (s *Service) GetHouseFlats(ctx context.Context, req *connect.Request[homev1.GetHouseFlatsRequest]) (*connect.Response[homev1.GetHouseFlatsResponse], error) {
-	id, err := authn.Require(ctx, authn.RoleClient, authn.RoleModerator)
+	id, err := Roles.Require(ctx, homev1connect.HomeServiceGetHouseFlatsProcedure)
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
@@ -127,7 +138,7 @@ func (s *Service) GetHouseFlats(ctx context.Context, req *connect.Request[homev1
 // Subscribe registers an email for a house's new flats; repeating it is a
 // no-op.
 func (s *Service) Subscribe(ctx context.Context, req *connect.Request[homev1.SubscribeRequest]) (*connect.Response[homev1.SubscribeResponse], error) {
-	if _, err := authn.Require(ctx, authn.RoleClient, authn.RoleModerator); err != nil {
+	if _, err := Roles.Require(ctx, homev1connect.HomeServiceSubscribeProcedure); err != nil {
 		return nil, s.fail(ctx, err)
 	}
 	if err := validID("id", req.Msg.GetId()); err != nil {
@@ -145,7 +156,7 @@ func (s *Service) Subscribe(ctx context.Context, req *connect.Request[homev1.Sub
 
 // CreateFlat adds a flat, status created, with the next number of its house.
 func (s *Service) CreateFlat(ctx context.Context, req *connect.Request[homev1.CreateFlatRequest]) (*connect.Response[homev1.CreateFlatResponse], error) {
-	id, err := authn.Require(ctx, authn.RoleClient, authn.RoleModerator)
+	id, err := Roles.Require(ctx, homev1connect.HomeServiceCreateFlatProcedure)
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
@@ -162,7 +173,7 @@ func (s *Service) CreateFlat(ctx context.Context, req *connect.Request[homev1.Cr
 // UpdateFlat moves a flat through moderation (Flat.SetStatus). Moderators
 // only.
 func (s *Service) UpdateFlat(ctx context.Context, req *connect.Request[homev1.UpdateFlatRequest]) (*connect.Response[homev1.UpdateFlatResponse], error) {
-	id, err := authn.Require(ctx, authn.RoleModerator)
+	id, err := Roles.Require(ctx, homev1connect.HomeServiceUpdateFlatProcedure)
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
