@@ -52,6 +52,22 @@ func TestConcurrentFlatNumbers(t *testing.T) {
 	if evs := e.recorded(); len(evs) != n {
 		t.Fatalf("%d events, want %d", len(evs), n)
 	}
+	// update_at is the time of the last flat added, and never moves back
+	// however the creations were serialised: flats in number order have
+	// non-decreasing created_at, and the house's update_at is the last one.
+	var backwards int
+	var stale bool
+	err := e.db.NewRaw(`SELECT
+		(SELECT count(*) FROM (SELECT created_at < lag(created_at) OVER (ORDER BY number) AS back
+			FROM flats WHERE house_id = ?0) x WHERE back),
+		(SELECT h.update_at <> max(f.created_at) FROM houses h JOIN flats f ON f.house_id = h.id
+			WHERE h.id = ?0 GROUP BY h.update_at)`, h.GetId()).Scan(context.Background(), &backwards, &stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if backwards != 0 || stale {
+		t.Fatalf("%d flats created before the flat numbered before them; update_at is not the last creation: %v", backwards, stale)
+	}
 }
 
 func TestModeratorsRaceToTakeAFlat(t *testing.T) {

@@ -245,15 +245,18 @@ func (s *store) subscribe(ctx context.Context, houseID int32, email string) erro
 // createFlat gives f the next number of its house, moves the house's
 // update_at and version, inserts f and runs the hook, all in one transaction. The house
 // row lock taken by the counter update serialises creations per house.
+// update_at is the clock once that lock is held (never earlier than it was:
+// now() is the transaction's start, and a creation that waited for the lock
+// would move it back) and is the new flat's created_at too.
 func (s *store) createFlat(ctx context.Context, f *Flat, actor string) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var house houseRow
 		err := tx.NewUpdate().Model(&house).
 			Set("flats_count = flats_count + 1").
-			Set("update_at = now()").
+			Set("update_at = greatest(update_at, clock_timestamp())").
 			Set("version = version + 1").
 			Where("id = ?", f.HouseID).
-			Returning("flats_count, address").
+			Returning("flats_count, address, update_at").
 			Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
 			return houseNotFound(f.HouseID)
@@ -261,9 +264,10 @@ func (s *store) createFlat(ctx context.Context, f *Flat, actor string) error {
 		if err != nil {
 			return fmt.Errorf("bump flat number: %w", err)
 		}
-		row := &flatRow{HouseID: f.HouseID, Number: house.FlatsCount, Price: f.Price, Rooms: f.Rooms, Status: string(f.Status)}
+		row := &flatRow{HouseID: f.HouseID, Number: house.FlatsCount, Price: f.Price, Rooms: f.Rooms, Status: string(f.Status),
+			CreatedAt: house.UpdateAt, UpdatedAt: house.UpdateAt}
 		_, err = tx.NewInsert().Model(row).
-			Column("house_id", "number", "price", "rooms", "status").
+			Column("house_id", "number", "price", "rooms", "status", "created_at", "updated_at").
 			Returning("id, created_at, updated_at").
 			Exec(ctx)
 		if err != nil {
