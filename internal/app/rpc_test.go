@@ -90,9 +90,15 @@ func TestEveryProtocol(t *testing.T) {
 			if err != nil || login.Msg.GetExpiresIn() <= 0 {
 				t.Fatalf("login: %v %v", login, err)
 			}
-			if _, err := auth.Refresh(ctx, connect.NewRequest(&authv1.RefreshRequest{RefreshToken: login.Msg.GetRefreshToken()})); err != nil {
+			refreshed, err := auth.Refresh(ctx, connect.NewRequest(&authv1.RefreshRequest{RefreshToken: login.Msg.GetRefreshToken()}))
+			if err != nil {
 				t.Fatal(err)
 			}
+			if _, err := auth.Logout(ctx, connect.NewRequest(&authv1.LogoutRequest{RefreshToken: refreshed.Msg.GetRefreshToken()})); err != nil {
+				t.Fatal(err)
+			}
+			_, err = auth.Refresh(ctx, connect.NewRequest(&authv1.RefreshRequest{RefreshToken: refreshed.Msg.GetRefreshToken()}))
+			wantCode(t, err, connect.CodeUnauthenticated)
 
 			house, err := home.CreateHouse(ctx, withToken(&homev1.CreateHouseRequest{Address: "Lenina 1", Year: 2001}, modTok))
 			if err != nil {
@@ -135,8 +141,31 @@ func TestEveryProtocol(t *testing.T) {
 			if _, err := home.Subscribe(ctx, withToken(&homev1.SubscribeRequest{Id: hid, Email: email}, cliTok)); err != nil {
 				t.Fatal(err)
 			}
+			_, err = home.Subscribe(ctx, withToken(&homev1.SubscribeRequest{Id: hid, Email: "nope"}, cliTok))
+			wantCode(t, err, connect.CodeInvalidArgument)
+			_, err = home.Subscribe(ctx, withToken(&homev1.SubscribeRequest{Id: 4242, Email: email}, cliTok))
+			wantCode(t, err, connect.CodeNotFound)
 			_, err = home.GetHouseFlats(ctx, withToken(&homev1.GetHouseFlatsRequest{Id: 4242}, cliTok))
 			wantCode(t, err, connect.CodeNotFound)
+
+			// A held flat: on_moderation is the same status, repeating it is
+			// a no-op for the holder, another moderator gets a conflict.
+			mod2Tok := dummyToken(t, auth, "moderator")
+			held, err := home.CreateFlat(ctx, withToken(&homev1.CreateFlatRequest{HouseId: hid, Price: 5, Rooms: 1}, cliTok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hfid := held.Msg.GetFlat().GetId()
+			for range 2 {
+				got, err := home.UpdateFlat(ctx, withToken(&homev1.UpdateFlatRequest{Id: hfid, Status: "on_moderation"}, modTok))
+				if err != nil || got.Msg.GetFlat().GetStatus() != "on moderation" {
+					t.Fatalf("take: %v %v", got, err)
+				}
+			}
+			_, err = home.UpdateFlat(ctx, withToken(&homev1.UpdateFlatRequest{Id: hfid, Status: "approved"}, mod2Tok))
+			wantCode(t, err, connect.CodeAborted)
+			_, err = home.UpdateFlat(ctx, withToken(&homev1.UpdateFlatRequest{Id: hfid, Status: "sold"}, modTok))
+			wantCode(t, err, connect.CodeInvalidArgument)
 		})
 	}
 }
@@ -164,6 +193,11 @@ func TestBufCurl(t *testing.T) {
 		if !strings.Contains(services, want) {
 			t.Fatalf("reflection lists %q, missing %s", services, want)
 		}
+	}
+	// The older reflection protocol, which grpcurl and older tools speak.
+	alpha := bufCurl("--http2-prior-knowledge", "--reflect-protocol", "grpc-v1alpha", "--list-services", in.URL)
+	if !strings.Contains(alpha, "homes.home.v1.HomeService") {
+		t.Fatalf("v1alpha reflection lists %q", alpha)
 	}
 	methods := bufCurl("--http2-prior-knowledge", "--list-methods", in.URL)
 	if !strings.Contains(methods, "homes.home.v1.HomeService/UpdateFlat") {
