@@ -88,6 +88,17 @@ func TestComposeServices(t *testing.T) {
 	if env(gw, "HOMES_AUTH_URL") != "http://auth:8080" || env(gw, "HOMES_HOME_URL") != "http://home:8080" {
 		t.Errorf("gateway upstreams: %v", gw.Environment)
 	}
+	// The gateway alone answers browsers; the services behind it send no
+	// CORS headers ("none", cmd/homes's word for the empty list; the
+	// default is "*").
+	for _, name := range []string{"auth", "home", "sender"} {
+		if v := env(svc(name), "HOMES_CORS_ORIGINS"); v != "none" {
+			t.Errorf("%s: HOMES_CORS_ORIGINS %q, want none: only the gateway speaks CORS", name, v)
+		}
+	}
+	if v := env(gw, "HOMES_CORS_ORIGINS"); v == "" || v == "none" {
+		t.Errorf("gateway: HOMES_CORS_ORIGINS %q, want the browser origins", v)
+	}
 	for _, dep := range []string{"auth", "home"} {
 		if gw.DependsOn[dep].Condition != types.ServiceConditionHealthy {
 			t.Errorf("gateway does not wait for %s to be healthy", dep)

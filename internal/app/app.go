@@ -142,7 +142,9 @@ func (a *App) build(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// Whatever this process does not serve itself goes to its service.
+		// gRPC health and reflection for the services behind the gateway;
+		// whatever this process does not serve itself goes to its service.
+		routes = append(routes, a.gateway.Routes()...)
 		routes = append(routes, server.Route{Pattern: "/", Handler: a.gateway})
 	}
 	if err := a.buildWorkers(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -67,6 +68,9 @@ type Route struct {
 	Pattern string
 	Handler http.Handler
 }
+
+// routeOf makes a Route of what the generated handler constructors return.
+func routeOf(pattern string, h http.Handler) Route { return Route{Pattern: pattern, Handler: h} }
 
 // Server is a configured HTTP server for a set of services.
 type Server struct {
@@ -150,10 +154,19 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 			}
 		}
 	}
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...)))
+	// gRPC health and reflection name the services in this process, unless
+	// a route serves one of them instead (a gateway, for the services
+	// behind it: this process has none).
 	reflector := grpcreflect.NewStaticReflector(names...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	for _, m := range []Route{
+		routeOf(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))),
+		routeOf(grpcreflect.NewHandlerV1(reflector)),
+		routeOf(grpcreflect.NewHandlerV1Alpha(reflector)),
+	} {
+		if !slices.ContainsFunc(routes, func(rt Route) bool { return rt.Pattern == m.Pattern }) {
+			mux.Handle(m.Pattern, m.Handler)
+		}
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /readyz", readyz(cfg.Ready))
 

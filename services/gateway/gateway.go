@@ -3,6 +3,13 @@
 // the service that owns it, over HTTP/2 without TLS (h2c), passing Connect,
 // gRPC and gRPC-Web through unchanged, trailers included. CORS, request
 // ids, the access log and metrics come from pkg/server, which serves it.
+//
+// The gateway is the edge: it alone speaks CORS and names the request. It
+// answers every CORS preflight itself, never forwarding one, and drops the
+// CORS headers and the X-Request-Id an upstream adds, so that a client sees
+// each once however the services behind are configured. It serves gRPC
+// health and reflection for the services it routes (Routes), and logs the
+// procedure and code of each RPC it proxies.
 package gateway
 
 import (
@@ -37,13 +44,15 @@ type Config struct {
 type Gateway struct {
 	mux       *http.ServeMux
 	upstreams map[string]*url.URL // by service name, for readiness
+	owners    map[string]*url.URL // by fully-qualified RPC service name, for health
+	services  []string            // the RPC services routed, for reflection
 	client    *http.Client
 }
 
 // New builds the routing table from the services' descriptors: their RPC
 // prefix and their REST bindings.
 func New(cfg Config, log *slog.Logger) (*Gateway, error) {
-	g := &Gateway{mux: http.NewServeMux(), upstreams: map[string]*url.URL{}}
+	g := &Gateway{mux: http.NewServeMux(), upstreams: map[string]*url.URL{}, owners: map[string]*url.URL{}}
 	transport := newH2CTransport()
 	g.client = &http.Client{Transport: transport, Timeout: 5 * time.Second}
 	type target struct {
@@ -66,8 +75,11 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: %s URL %q: want http://host:port", t.name, t.rawURL)
 		}
 		g.upstreams[t.name] = u
+		svc := string(t.service.FullName())
+		g.owners[svc] = u
+		g.services = append(g.services, svc)
 		proxy := newProxy(u, transport, log)
-		g.mux.Handle("/"+string(t.service.FullName())+"/", proxy)
+		g.mux.Handle("/"+svc+"/", withCallLog(proxy))
 		for _, p := range append(restPatterns(t.service), t.extra...) {
 			g.mux.Handle(p, proxy)
 		}
@@ -78,25 +90,25 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
-// ServeHTTP routes r to its service.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP routes r to its service. A CORS preflight is never forwarded:
+// pkg/server's CORS layer in front of the gateway answers those from the
+// allowed origins, so one that gets here is refused, with no allow headers
+// (an upstream would answer by its own list, letting any origin through).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		w.Header().Add("Vary", "Origin")
+		server.WriteError(w, http.StatusForbidden, "CORS preflight refused: origin not allowed", server.RequestID(r.Context()))
+		return
+	}
+	g.mux.ServeHTTP(w, r)
+}
 
 // Ready reports whether every service behind the gateway is alive.
 func (g *Gateway) Ready(ctx context.Context) error {
 	var errs []error
 	for name, u := range g.upstreams {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.JoinPath("/healthz").String(), nil)
-		if err != nil {
-			return fmt.Errorf("build %s health request: %w", name, err)
-		}
-		resp, err := g.client.Do(req)
-		if err != nil {
+		if err := g.probe(ctx, u, "/healthz"); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			continue
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			errs = append(errs, fmt.Errorf("%s: status %d", name, resp.StatusCode))
 		}
 	}
 	return errors.Join(errs...)
@@ -147,19 +159,32 @@ func pattern(r *annotations.HttpRule) string {
 	return method + " " + path
 }
 
-// newProxy forwards to u unchanged: the path, headers (X-Request-Id,
-// traceparent, Authorization, TE: trailers), the body streamed both ways,
-// and the response trailers gRPC ends with.
+// newProxy forwards to u unchanged: the path, headers (traceparent,
+// Authorization, TE: trailers), the body streamed both ways, and the
+// response trailers gRPC ends with. The request carries the gateway's
+// request id, so that both access logs name the same request; the answer
+// loses the upstream's edge headers (stripEdgeHeaders).
 func newProxy(u *url.URL, transport http.RoundTripper, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
 			pr.SetXForwarded()
+			pr.Out.Header.Set(server.RequestIDHeader, server.RequestID(pr.In.Context()))
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			stripEdgeHeaders(resp.Header)
+			if c := callFrom(resp.Request.Context()); c != nil {
+				return c.observe(resp)
+			}
+			return nil
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream each frame at once
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if c := callFrom(r.Context()); c != nil {
+				c.err = err
+			}
 			if errors.Is(err, context.Canceled) {
 				return // the client went away
 			}
@@ -168,6 +193,41 @@ func newProxy(u *url.URL, transport http.RoundTripper, log *slog.Logger) *httput
 			// 502: Connect and gRPC clients read it as unavailable.
 			server.WriteError(w, http.StatusBadGateway, "upstream unavailable", server.RequestID(r.Context()))
 		},
+	}
+}
+
+// stripEdgeHeaders drops from an upstream's answer what the gateway's
+// server already set on it: CORS (Access-Control-*, and Origin in Vary) and
+// X-Request-Id. The proxy adds the upstream's headers to the gateway's, so
+// an upstream with CORS on would otherwise double them, and browsers reject
+// two Access-Control-Allow-Origin values.
+func stripEdgeHeaders(h http.Header) {
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+	h.Del(server.RequestIDHeader)
+	vary := h.Values("Vary")
+	if len(vary) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range vary {
+		for tok := range strings.SplitSeq(v, ",") {
+			switch tok = strings.TrimSpace(tok); {
+			case tok == "",
+				strings.EqualFold(tok, "Origin"),
+				strings.EqualFold(tok, "Access-Control-Request-Method"),
+				strings.EqualFold(tok, "Access-Control-Request-Headers"):
+			default:
+				keep = append(keep, tok)
+			}
+		}
+	}
+	h.Del("Vary")
+	if len(keep) > 0 {
+		h.Set("Vary", strings.Join(keep, ", "))
 	}
 }
 
