@@ -23,8 +23,9 @@ import (
 // apiMD is the public contract, beside the repository as in CI.
 const apiMD = "../../../shared/API.md"
 
-// endpointRow matches a row of API.md's endpoint table: | GET `/house/{id}` |.
-var endpointRow = regexp.MustCompile("(?m)^\\| (GET|POST|PUT|PATCH|DELETE) `([^`?]+)")
+// endpointRow matches a row of API.md's endpoint table: | GET `/house/{id}` |
+// and its "who" column: | client or moderator |.
+var endpointRow = regexp.MustCompile("(?m)^\\| (GET|POST|PUT|PATCH|DELETE) `([^`?]+)[^`]*` \\| ([^|]*) \\|")
 
 func TestSpecValidatesAndCoversAPIMD(t *testing.T) {
 	t.Parallel()
@@ -47,6 +48,61 @@ func TestSpecValidatesAndCoversAPIMD(t *testing.T) {
 	// The contract's snake_case field names.
 	if _, ok := doc.Components.Schemas["Flat"].Value.Properties["house_id"]; !ok {
 		t.Error("Flat has no house_id: the document is not in proto (snake_case) names")
+	}
+}
+
+// TestSpecBearerToken: the document has the bearer token's security scheme,
+// so Swagger UI offers Authorize, and exactly the operations that need a
+// token require it: those of the home service, which API.md opens to a role,
+// not those of the auth service, which API.md opens to anyone (or does not
+// list: /refresh and /logout take a refresh token in the body).
+func TestSpecBearerToken(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	ref := doc.Components.SecuritySchemes["bearerAuth"]
+	if ref == nil || ref.Value == nil {
+		t.Fatalf("no security scheme bearerAuth in %v", slices.Sorted(maps.Keys(doc.Components.SecuritySchemes)))
+	}
+	if ss := ref.Value; ss.Type != "http" || ss.Scheme != "bearer" || ss.BearerFormat != "JWT" {
+		t.Errorf("bearerAuth is %s %s %s, want http bearer JWT", ss.Type, ss.Scheme, ss.BearerFormat)
+	}
+	if len(doc.Security) != 0 {
+		t.Errorf("a document-wide security requirement %v would close the public operations too", doc.Security)
+	}
+	bearer := openapi3.SecurityRequirements{{"bearerAuth": []string{}}}
+	secured := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			name := method + " " + path
+			token := op.Security != nil && reflect.DeepEqual(*op.Security, bearer)
+			if op.Security != nil && len(*op.Security) != 0 && !token {
+				t.Errorf("%s requires %v, want %v or nothing", name, *op.Security, bearer)
+			}
+			switch {
+			case slices.Equal(op.Tags, []string{"HomeService"}) && !token:
+				t.Errorf("%s (home service) does not require the bearer token", name)
+			case slices.Equal(op.Tags, []string{"AuthService"}) && token:
+				t.Errorf("%s (auth service) requires the bearer token", name)
+			case !slices.Contains(op.Tags, "HomeService") && !slices.Contains(op.Tags, "AuthService"):
+				t.Errorf("%s belongs to no known service: %v", name, op.Tags)
+			}
+			secured[name] = token
+		}
+	}
+	contract, err := os.ReadFile(apiMD)
+	if err != nil {
+		t.Fatalf("read the contract: %v", err)
+	}
+	for _, row := range endpointRow.FindAllStringSubmatch(string(contract), -1) {
+		name, who := row[1]+" "+row[2], strings.TrimSpace(row[3])
+		if public := strings.HasPrefix(who, "anyone"); secured[name] == public {
+			t.Errorf("%s: requires the bearer token: %v, but API.md says who: %q", name, secured[name], who)
+		}
+	}
+	for _, name := range []string{"POST /refresh", "POST /logout"} {
+		if _, ok := secured[name]; !ok || secured[name] {
+			t.Errorf("%s: in the document %v, requires the bearer token: %v; want a public operation", name, ok, secured[name])
+		}
 	}
 }
 
@@ -271,8 +327,18 @@ func TestSwaggerUIServedFromTheBinary(t *testing.T) {
 	if get("/openapi.yaml").Body.String() != string(apidocs.Spec()) {
 		t.Error("/openapi.yaml is not the completed document")
 	}
-	if !strings.Contains(get("/docs/swagger-initializer.js").Body.String(), `"/openapi.yaml"`) {
+	initJS := get("/docs/swagger-initializer.js").Body.String()
+	if !strings.Contains(initJS, `"/openapi.yaml"`) {
 		t.Error("Swagger UI is not pointed at /openapi.yaml")
+	}
+	// Unset, validatorUrl makes Swagger UI load a badge from
+	// validator.swagger.io on every host but localhost: a third party, and
+	// the docs must work offline.
+	if !regexp.MustCompile(`(?m)^\s*validatorUrl: null,$`).MatchString(initJS) {
+		t.Errorf("Swagger UI's validatorUrl is not null:\n%s", initJS)
+	}
+	if strings.Contains(initJS+page.Body.String(), "validator.swagger.io") {
+		t.Error("the docs page names validator.swagger.io")
 	}
 	if rec := get("/docs/nope.js"); rec.Code != http.StatusNotFound {
 		t.Errorf("missing asset: %d", rec.Code)

@@ -20,6 +20,7 @@ import (
 
 	authv1 "github.com/homeservices/homes/gen/homes/auth/v1"
 	homev1 "github.com/homeservices/homes/gen/homes/home/v1"
+	"github.com/homeservices/homes/gen/homes/home/v1/homev1connect"
 )
 
 // Complete fills in what protoc-gen-openapi leaves out of the document it
@@ -35,7 +36,11 @@ import (
 //     maxLength, minimum, maximum, enum, format (email, uuid); byte limits
 //     and CEL rules, which JSON Schema cannot say, go into the description;
 //   - the JSON shape of the answers: wrapper fields (developer) are
-//     nullable, a flat's status is an enum.
+//     nullable, a flat's status is an enum;
+//   - the bearer token: a security scheme (components.securitySchemes,
+//     bearerAuth) and, on every operation of a service that needs a token
+//     (tokenServices), the requirement of it, so that Swagger UI offers
+//     Authorize and sends the token.
 //
 // It is deterministic: the same input gives the same document.
 func Complete(doc *openapi3.T) error {
@@ -47,12 +52,17 @@ func Complete(doc *openapi3.T) error {
 	}
 	errBody := errorBodySchema()
 	doc.Components.Schemas[errorSchema] = openapi3.NewSchemaRef("", errBody)
+	if doc.Components.SecuritySchemes == nil {
+		doc.Components.SecuritySchemes = openapi3.SecuritySchemes{}
+	}
+	doc.Components.SecuritySchemes[bearerScheme] = &openapi3.SecuritySchemeRef{Value: bearerSecurityScheme()}
 	var dropped []string
 	for _, fd := range apiFiles {
 		for i := range fd.Services().Len() {
-			methods := fd.Services().Get(i).Methods()
+			sd := fd.Services().Get(i)
+			methods := sd.Methods()
 			for j := range methods.Len() {
-				wrapper, err := completeMethod(doc, methods.Get(j), errBody)
+				wrapper, err := completeMethod(doc, methods.Get(j), errBody, tokenServices[string(sd.FullName())])
 				if err != nil {
 					return err
 				}
@@ -89,6 +99,24 @@ func findMessage(name string) protoreflect.MessageDescriptor {
 		}
 	}
 	return nil
+}
+
+// bearerScheme names the security scheme of the access token.
+const bearerScheme = "bearerAuth"
+
+// tokenServices are the services whose every RPC needs an access token: the
+// app serves the home service behind authn.NewRequiredInterceptor, which
+// refuses a call without one, and the auth service, which hands tokens out
+// (dummy login, register, log in, refresh, log out), without it.
+var tokenServices = map[string]bool{homev1connect.HomeServiceName: true}
+
+// bearerSecurityScheme is API.md's "Authorization: Bearer <token>": the JWT
+// that /dummyLogin, /login and /refresh answer with.
+func bearerSecurityScheme() *openapi3.SecurityScheme {
+	return openapi3.NewJWTSecurityScheme().WithDescription(
+		"The access token (`token`) that /dummyLogin, /login or /refresh answers with, " +
+			"sent as `Authorization: Bearer <token>`. An operation for moderators only " +
+			"answers a client's token with 403.")
 }
 
 // errorSchema names the body of every REST error.
@@ -139,9 +167,10 @@ var errorResponses = map[string]struct{ name, description string }{
 	"5XX": {"ServerError", "Server side failure; retry after Retry-After seconds."},
 }
 
-// completeMethod fixes the operation of md's REST mapping and returns the
-// name of the wrapper schema it no longer answers with, if any.
-func completeMethod(doc *openapi3.T, md protoreflect.MethodDescriptor, errBody *openapi3.Schema) (string, error) {
+// completeMethod fixes the operation of md's REST mapping, requiring the
+// bearer token when needsToken, and returns the name of the wrapper schema
+// it no longer answers with, if any.
+func completeMethod(doc *openapi3.T, md protoreflect.MethodDescriptor, errBody *openapi3.Schema, needsToken bool) (string, error) {
 	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
 	if rule == nil {
 		return "", nil
@@ -160,6 +189,9 @@ func completeMethod(doc *openapi3.T, md protoreflect.MethodDescriptor, errBody *
 		op.Responses.Set(strconv.Itoa(status), errorResponseRef(doc, errBody, strconv.Itoa(status)))
 	}
 	op.Responses.Set("5XX", errorResponseRef(doc, errBody, "5XX"))
+	if needsToken {
+		op.Security = openapi3.NewSecurityRequirements().With(openapi3.NewSecurityRequirement().Authenticate(bearerScheme))
+	}
 	// Path and query parameters are fields of the request too.
 	for _, p := range op.Parameters {
 		if p.Value == nil || p.Value.Schema == nil || p.Value.Schema.Value == nil {
@@ -417,8 +449,8 @@ func completed(generated []byte) ([]byte, error) {
 	plainStyle(&node)
 	reorder(node.Content[0], "openapi", "info", "tags", "paths", "components")
 	node.HeadComment = "Generated with protoc-gen-openapi from the protos (buf generate), then\n" +
-		"completed by pkg/apidocs.Complete: response_body, the error body and the\n" +
-		"validation limits of buf.validate."
+		"completed by pkg/apidocs.Complete: response_body, the error body, the\n" +
+		"validation limits of buf.validate and the bearer token's security scheme."
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)

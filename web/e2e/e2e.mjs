@@ -7,7 +7,9 @@
 //
 // Flow: a moderator creates a house; a client creates a flat and does not
 // see it; the moderator takes it; a second moderator is refused the held
-// flat; the first approves it; the client now sees it. Every RPC the page
+// flat; the first approves it; the client now sees it. Calls made together
+// as the access token nears its expiry share one refresh (a second use of a
+// refresh token makes the server revoke its family). Every RPC the page
 // makes must be gRPC-Web (application/grpc-web+proto or +json).
 
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -59,26 +61,36 @@ const ctx0 = await chromium.launchPersistentContext(profile, {
 const browser = ctx0.browser() ?? null;
 log(`chromium ${browser ? browser.version() : "(persistent context)"} at ${executablePath}, profile ${profile}`);
 
-const rpcs = []; // { url, method, contentType, status, responseType }
+const rpcs = []; // { who, path, method, contentType, status, responseType }
+// Each RPC's record by its request: concurrent calls to one method must not
+// share a record. headersRead are the responses' headers being read.
+const rpcOf = new WeakMap();
+const headersRead = [];
 const problems = []; // page errors and console errors
 
 function watch(page, who) {
   page.on("request", (req) => {
     const u = new URL(req.url());
     if (/^\/homes\.[a-z]+\.v1\.[A-Za-z]+Service\//.test(u.pathname)) {
-      rpcs.push({ who, path: u.pathname, method: req.method(), contentType: req.headers()["content-type"] ?? "" });
+      const rec = { who, path: u.pathname, method: req.method(), contentType: req.headers()["content-type"] ?? "" };
+      rpcs.push(rec);
+      rpcOf.set(req, rec);
     } else if (u.origin === new URL(base).origin && !(u.pathname === "/" || u.pathname.startsWith("/assets/"))) {
       problems.push(`${who}: unexpected non-RPC request ${req.method()} ${u.pathname}`);
     }
   });
-  page.on("response", async (res) => {
-    const u = new URL(res.url());
-    if (/^\/homes\./.test(u.pathname)) {
-      const rec = rpcs.findLast((r) => r.path === u.pathname && r.responseType === undefined);
-      if (rec) {
-        rec.status = res.status();
-        rec.responseType = (await res.allHeaders())["content-type"] ?? "";
-      }
+  page.on("response", (res) => {
+    const rec = rpcOf.get(res.request());
+    if (rec) {
+      rec.status = res.status();
+      headersRead.push(
+        res.allHeaders().then(
+          (h) => {
+            rec.responseType = h["content-type"] ?? "";
+          },
+          () => {}, // the page closed: reported as no response seen
+        ),
+      );
     }
   });
   page.on("pageerror", (err) => problems.push(`${who}: page error: ${err.message}`));
@@ -249,7 +261,47 @@ try {
   if (!/house 999999 not found/i.test(missing)) fail(`not-found message: ${missing}`);
   await shot(client, "house-not-found", "client opening house 999999: \"Not found: House 999999 not found.\"");
 
+  // Three loads at once while the access token is about to expire (its
+  // expiry moved near in the session) share one refresh; a second round
+  // renews again with the rotated refresh token, which only works if the
+  // first round used the old one once: a reused one revokes the family.
+  await acct.goto(`${base}/#/house/${houseId}`);
+  await acct.getByTestId(`flat-${flatId}`).waitFor();
+  const refreshes = () => rpcs.filter((r) => r.who === "account" && r.path.endsWith("/Refresh")).length;
+  const finished = (n) =>
+    new Promise((resolve) => {
+      let k = 0;
+      const on = (req) => {
+        if (req.url().endsWith("/GetHouseFlats") && ++k === n) {
+          acct.off("requestfinished", on);
+          resolve();
+        }
+      };
+      acct.on("requestfinished", on);
+    });
+  for (const round of [1, 2]) {
+    const done = finished(3);
+    const before = await acct.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("homes.session"));
+      s.exp = Math.floor(Date.now() / 1000) + 5;
+      sessionStorage.setItem("homes.session", JSON.stringify(s));
+      const button = document.querySelector('[data-testid="refresh"]');
+      for (let i = 0; i < 3; i++) button.click();
+      return s.refreshToken;
+    });
+    await done;
+    const after = await acct.evaluate(() => JSON.parse(sessionStorage.getItem("homes.session") ?? "null"));
+    if (refreshes() !== round) fail(`round ${round}: ${refreshes()} Refresh calls in all, want ${round}: one per round`);
+    if (!after) fail(`round ${round}: signed out: the server refused the refresh`);
+    if (after.refreshToken === before) fail(`round ${round}: the refresh token was not rotated`);
+    await acct.getByTestId(`flat-${flatId}`).waitFor();
+    await acct.getByTestId("who").filter({ hasText: email }).waitFor();
+    if ((await acct.getByTestId("notice-auth").count()) !== 0) fail(`round ${round}: ${await text(acct, "notice-auth")}`);
+  }
+  log("three calls near the token's expiry shared one refresh, twice; still signed in");
+
   // Every RPC was gRPC-Web.
+  await Promise.all(headersRead);
   if (rpcs.length < 10) fail(`only ${rpcs.length} RPCs seen`);
   const bad = rpcs.filter((r) => !/^application\/grpc-web\+(proto|json)$/.test(r.contentType) || r.method !== "POST");
   if (bad.length) fail(`RPCs that were not gRPC-Web:\n${JSON.stringify(bad, null, 2)}`);

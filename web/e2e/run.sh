@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the browser test (web/e2e/e2e.mjs) against the real binary:
-# builds cmd/homes, creates a scratch PostgreSQL database, starts
-# `homes serve` on a free loopback port, runs the test in Debian's Chromium,
-# then stops the server and drops the database.
+# Runs the web app's unit tests (npm test: test/*.test.mjs in Node), then
+# the browser test (web/e2e/e2e.mjs) against the real binary: builds
+# cmd/homes, creates a scratch PostgreSQL database, starts `homes serve` on
+# a free loopback port, runs the test in Debian's Chromium, then stops the
+# server and drops the database.
 #
 # Needs: go, node with web/node_modules installed (npm ci), Chromium at
 # $CHROMIUM (default /usr/bin/chromium), and PostgreSQL reachable as
@@ -45,6 +46,9 @@ cleanup() {
   exit $status
 }
 trap cleanup EXIT
+
+echo "e2e: unit tests (npm test)"
+(cd web && npm test --silent)
 
 echo "e2e: building cmd/homes"
 go build -o "$tmp/homes" ./cmd/homes

@@ -2,10 +2,11 @@
 // protobuf, application/grpc-web+proto) to the origin that served this page,
 // and the signed-in session.
 
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { AuthService } from "./gen/homes/auth/v1/auth_pb";
 import { HomeService } from "./gen/homes/home/v1/home_pb";
+import { tokenSource } from "./renew";
 
 export type Role = "client" | "moderator";
 
@@ -66,24 +67,35 @@ export const authClient = createClient(
   createGrpcWebTransport({ baseUrl, useBinaryFormat: true }),
 );
 
-// Renews the access token shortly before it expires when the session has a
-// refresh token (register + log in); dummy-login tokens are not renewable.
-async function freshToken(): Promise<string | undefined> {
-  const s = loadSession();
-  if (!s) return undefined;
-  const now = Date.now() / 1000;
-  if (s.refreshToken && s.exp && s.exp - now < 30) {
+let signedOut: () => void = () => {};
+
+/** whenSignedOut sets what happens when the server refuses to renew the session. */
+export function whenSignedOut(fn: () => void): void {
+  signedOut = fn;
+}
+
+// The access token for each call, renewed shortly before it expires when the
+// session has a refresh token (register + log in), once for all the calls in
+// flight (see renew.ts: the server revokes a refresh token used twice).
+const freshToken = tokenSource<Session>({
+  load: loadSession,
+  save: saveSession,
+  refresh: async (s) => {
     try {
       const r = await authClient.refresh({ refreshToken: s.refreshToken });
-      const next = sessionFromToken(r.token, s.label, r.refreshToken);
-      saveSession(next);
-      return next.token;
-    } catch {
-      return s.token; // the call fails with Unauthenticated and says so
+      return sessionFromToken(r.token, s.label, r.refreshToken);
+    } catch (err) {
+      // Unauthenticated: the refresh token is expired, revoked or reused.
+      if (ConnectError.from(err).code === Code.Unauthenticated) return null;
+      throw err;
     }
-  }
-  return s.token;
-}
+  },
+  signOut: () => {
+    clearSession();
+    signedOut();
+  },
+  now: () => Date.now() / 1000,
+});
 
 const bearer: Interceptor = (next) => async (req) => {
   const token = await freshToken();

@@ -14,6 +14,7 @@ import {
   saveSession,
   sessionFromToken,
   setHeld,
+  whenSignedOut,
   type Role,
   type Session,
 } from "./api";
@@ -149,6 +150,10 @@ function signedIn(s: Session): void {
 
 function signInScreen(): void {
   const out = h("div", { class: "out", "data-testid": "signin-out" });
+  if (flash) {
+    out.append(flash);
+    flash = null;
+  }
 
   const dummy = (role: Role) =>
     h(
@@ -580,6 +585,13 @@ function route(): void {
     housesScreen(s);
   }
 }
+
+// A session the server refused to renew is over: back to signing in, saying why.
+whenSignedOut(() => {
+  flash = notice("auth", "Please sign in again:", "Your session has expired or was ended.");
+  if (location.hash === "#/signin") route();
+  else location.hash = "#/signin";
+});
 
 window.addEventListener("hashchange", route);
 route();
