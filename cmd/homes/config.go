@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"github.com/homeservices/homes/internal/app"
+	"github.com/homeservices/homes/services/sender"
 	"os"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ var settings = []envVar{
 	{"HOMES_MAIL_FROM", "homes@localhost", "From address of notifications"},
 	{"HOMES_MOCK_MAX_LATENCY", "3s", "mock mailer: longest simulated send (uniformly random up to it)"},
 	{"HOMES_MOCK_FAILURE_RATE", "0.1", "mock mailer: probability, 0..1, that a send fails"},
+	{"HOMES_DELIVERY_MAX_ATTEMPTS", "10", "sender: send attempts before a delivery is marked failed (homes deliveries redrive re-queues it)"},
+	{"HOMES_DELIVERY_BACKOFF_BASE", "1s", "sender: wait after the first failed attempt; it doubles with every further one (±25 % jitter)"},
+	{"HOMES_DELIVERY_BACKOFF_MAX", "5m", "sender: longest wait between two attempts"},
 	{"HOMES_ADMIN_ADDR", "", "separate listen address for /metrics, /healthz and /readyz; when unset /metrics is on HOMES_ADDR"},
 	{"HOMES_CORS_ORIGINS", "*", "browser origins allowed to call (comma-separated; * any; none: no CORS headers)"},
 	{"HOMES_AUTH_URL", "", "gateway: base URL of the auth service, e.g. http://auth:8080"},
@@ -130,6 +134,21 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 	return c, p.err
 }
 
+// loadSenderConfig reads the sender's settings through getenv; the fields
+// it does not set take sender.DefaultConfig's values in sender.New.
+func loadSenderConfig(getenv func(string) string) (sender.Config, error) {
+	p := parser{getenv: getenv}
+	c := sender.Config{
+		MaxAttempts: p.positive("HOMES_DELIVERY_MAX_ATTEMPTS"),
+		BackoffBase: p.duration("HOMES_DELIVERY_BACKOFF_BASE"),
+		BackoffMax:  p.duration("HOMES_DELIVERY_BACKOFF_MAX"),
+	}
+	if c.BackoffMax < c.BackoffBase {
+		p.fail("HOMES_DELIVERY_BACKOFF_MAX", p.str("HOMES_DELIVERY_BACKOFF_MAX"), "at least HOMES_DELIVERY_BACKOFF_BASE")
+	}
+	return c, p.err
+}
+
 // list reads a comma-separated setting; "none" is the empty list.
 func (p *parser) list(name string) []string {
 	var out []string
@@ -169,6 +188,15 @@ func (p *parser) integer(name string) int {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
 		p.fail(name, v, "a non-negative whole number")
+	}
+	return n
+}
+
+func (p *parser) positive(name string) int {
+	v := p.str(name)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		p.fail(name, v, "a positive whole number")
 	}
 	return n
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/homeservices/homes/services/sender"
 )
 
 func env(m map[string]string) func(string) string {
@@ -55,6 +57,43 @@ func TestReadmeListsEverySetting(t *testing.T) {
 	for _, s := range settings {
 		if !strings.Contains(string(readme), "`"+s.name+"`") {
 			t.Errorf("README does not document %s", s.name)
+		}
+	}
+}
+
+func TestSenderSettings(t *testing.T) {
+	t.Parallel()
+	c, err := loadSenderConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sender.DefaultConfig()
+	if c.MaxAttempts != d.MaxAttempts || c.BackoffBase != d.BackoffBase || c.BackoffMax != d.BackoffMax {
+		t.Errorf("documented defaults %+v differ from sender.DefaultConfig %+v", c, d)
+	}
+	c, err = loadSenderConfig(env(map[string]string{
+		"HOMES_DELIVERY_MAX_ATTEMPTS": "3",
+		"HOMES_DELIVERY_BACKOFF_BASE": "250ms",
+		"HOMES_DELIVERY_BACKOFF_MAX":  "1m",
+	}))
+	if err != nil || c.MaxAttempts != 3 || c.BackoffBase != 250*time.Millisecond || c.BackoffMax != time.Minute {
+		t.Errorf("set: %+v, %v", c, err)
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string // the variable the error must name
+	}{
+		"zero attempts":     {map[string]string{"HOMES_DELIVERY_MAX_ATTEMPTS": "0"}, "HOMES_DELIVERY_MAX_ATTEMPTS"},
+		"word for attempts": {map[string]string{"HOMES_DELIVERY_MAX_ATTEMPTS": "ten"}, "HOMES_DELIVERY_MAX_ATTEMPTS"},
+		"negative base":     {map[string]string{"HOMES_DELIVERY_BACKOFF_BASE": "-1s"}, "HOMES_DELIVERY_BACKOFF_BASE"},
+		"bare number max":   {map[string]string{"HOMES_DELIVERY_BACKOFF_MAX": "300"}, "HOMES_DELIVERY_BACKOFF_MAX"},
+		"max below base": {
+			map[string]string{"HOMES_DELIVERY_BACKOFF_BASE": "1m", "HOMES_DELIVERY_BACKOFF_MAX": "10s"},
+			"HOMES_DELIVERY_BACKOFF_MAX",
+		},
+	} {
+		if _, err := loadSenderConfig(env(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v does not name %s", name, err, tc.want)
 		}
 	}
 }

@@ -26,6 +26,7 @@ commands:
   config                print every environment variable, default and meaning
   probe URL             exit 0 when URL answers 200 (container healthchecks: the image has no curl)
   seed [flags]          fill DATABASE_URL with a generated catalogue (homes seed -h)
+  deliveries [redrive]  print the sender's deliveries by state and the failed ones, or re-queue failed ones (homes deliveries -h)
 `
 
 func main() {
@@ -54,6 +55,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Sender, err = loadSenderConfig(os.Getenv); err != nil {
+		return err
+	}
 	log, err := newLogger(cfg.LogLevel)
 	if err != nil {
 		return err
@@ -67,6 +71,8 @@ func run(args []string) error {
 		return serve(ctx, cfg, log)
 	case "seed":
 		return seedCmd(ctx, cfg, log, args[1:])
+	case "deliveries":
+		return deliveriesCmd(ctx, cfg, log, args[1:], os.Stdout)
 	case "migrate":
 		if len(args) != 2 {
 			return fmt.Errorf("usage: homes migrate up|down|status")

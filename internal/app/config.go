@@ -48,6 +48,10 @@ type Config struct {
 	MockMaxLatency  time.Duration // mock mailer: longest simulated send
 	MockFailureRate float64       // mock mailer: probability a send fails
 
+	// Sender tunes the sender; zero fields take sender.DefaultConfig's
+	// values, and the App sets its TracerProvider.
+	Sender sender.Config
+
 	// MailerOverride, when set, replaces the configured mailer (tests).
 	MailerOverride sender.Mailer
 }

@@ -23,7 +23,9 @@ func (a *App) buildWorkers() error {
 	if err != nil {
 		return err
 	}
-	snd, err := sender.New(sender.Config{TracerProvider: a.tel.TracerProvider()}, a.db, mailer, a.log)
+	cfg := a.cfg.Sender
+	cfg.TracerProvider = a.tel.TracerProvider()
+	snd, err := sender.New(cfg, a.db, mailer, a.log)
 	if err != nil {
 		return fmt.Errorf("build sender: %w", err)
 	}

@@ -57,9 +57,13 @@ const nextDueQuery = `
 SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
   FROM deliveries WHERE state IN ('pending', 'sending') AND attempts < ?`
 
-// recordQuery stores a batch of outcomes. A row is only written if it is
-// still the claim that was sent (same attempt, still sending): a sender
-// whose lease ran out cannot overwrite the work of the one that took over.
+// recordQuery stores a batch of outcomes. A success is written whenever the
+// row is not sent yet, even if its lease was taken over meanwhile: the email
+// went out, and a later failure of the sender that took over must not make
+// it go out again. A row already sent keeps its first success. Any other
+// outcome is only written if the row is still the claim that was sent (same
+// attempt, still sending): a sender whose lease ran out cannot overwrite the
+// work of the one that took over.
 const recordQuery = `
 UPDATE deliveries AS d
    SET state = r.state,
@@ -70,7 +74,9 @@ UPDATE deliveries AS d
        updated_at = now()
   FROM unnest(?::bigint[], ?::int[], ?::text[], ?::bigint[], ?::text[], ?::int[])
        AS r(id, attempt, state, delay_ms, error, undo)
- WHERE d.id = r.id AND d.state = 'sending' AND d.attempts = r.attempt`
+ WHERE d.id = r.id
+   AND CASE WHEN r.state = 'sent' THEN d.state <> 'sent'
+            ELSE d.state = 'sending' AND d.attempts = r.attempt END`
 
 // claimed is one row of claimQuery.
 type claimed struct {
@@ -258,6 +264,7 @@ func (s *Sender) record(in <-chan outcome) {
 // recordBatch writes one batch, retrying for a while; if the database stays
 // away the rows keep their lease and are sent again after it.
 func (s *Sender) recordBatch(batch []outcome) {
+	batch = latest(batch)
 	n := len(batch)
 	ids := make([]int64, n)
 	attempts := make([]int, n)
@@ -308,6 +315,27 @@ func (s *Sender) recordBatch(batch []outcome) {
 	}
 	s.log.Error("record delivery outcomes, giving up (rows will be retried after their lease)",
 		"outcomes", n, "error", lastErr)
+}
+
+// latest keeps one outcome per delivery: a success if there is one, else the
+// latest attempt's. A delivery appears twice when its lease ran out during a
+// send and this process claimed it again; an UPDATE joined to both rows would
+// apply either.
+func latest(batch []outcome) []outcome {
+	at := make(map[int64]int, len(batch))
+	out := make([]outcome, 0, len(batch))
+	for _, o := range batch {
+		i, seen := at[o.id]
+		switch {
+		case !seen:
+			at[o.id] = len(out)
+			out = append(out, o)
+		case out[i].err == nil:
+		case o.err == nil || o.attempt > out[i].attempt:
+			out[i] = o
+		}
+	}
+	return out
 }
 
 // backoff is the wait after the attempt-th failed attempt: BackoffBase

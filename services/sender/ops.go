@@ -70,25 +70,26 @@ UPDATE deliveries
        updated_at = now()
  WHERE state = 'sending' AND next_attempt_at <= now() AND attempts >= ?`
 
-const redriveQuery = `
-UPDATE deliveries
-   SET state = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
- WHERE state = 'failed'`
-
 // Stats reads the current counts and lags.
 func (s *Sender) Stats(ctx context.Context) (Stats, error) {
+	return ReadStats(ctx, s.db, s.cfg.ConsumerGroup)
+}
+
+// ReadStats is Stats for the senders of consumerGroup, for tools that run
+// no Sender.
+func ReadStats(ctx context.Context, db bun.IDB, consumerGroup string) (Stats, error) {
 	var row struct {
 		Pending, Sending, Sent, Failed int64
 		Lag                            float64
 	}
-	if err := s.db.NewRaw(deliveryStatsQuery).Scan(ctx, &row.Pending, &row.Sending, &row.Sent, &row.Failed, &row.Lag); err != nil {
+	if err := db.NewRaw(deliveryStatsQuery).Scan(ctx, &row.Pending, &row.Sending, &row.Sent, &row.Failed, &row.Lag); err != nil {
 		return Stats{}, fmt.Errorf("read delivery stats: %w", err)
 	}
 	var backlog int64
 	var lag float64
 	topic := events.TopicFlatStatusChanged
-	if err := s.db.NewRaw(outboxStatsQuery,
-		quoteTable(events.MessagesTable(topic)), quoteTable(events.OffsetsTable(topic)), s.cfg.ConsumerGroup,
+	if err := db.NewRaw(outboxStatsQuery,
+		quoteTable(events.MessagesTable(topic)), quoteTable(events.OffsetsTable(topic)), consumerGroup,
 	).Scan(ctx, &backlog, &lag); err != nil {
 		return Stats{}, fmt.Errorf("read outbox stats: %w", err)
 	}
@@ -105,18 +106,79 @@ func quoteTable(name string) bun.Safe { return bun.Safe(pgx.Identifier{name}.San
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
+// DeliveryFilter selects deliveries; its zero value selects all of them.
+type DeliveryFilter struct {
+	ID     int64 // only this delivery, unless 0
+	FlatID int32 // only the deliveries of this flat, unless 0
+}
+
+// failed narrows q to the failed deliveries f selects.
+func (f DeliveryFilter) failed(q bun.QueryBuilder) bun.QueryBuilder {
+	q = q.Where("state = ?", StateFailed)
+	if f.ID != 0 {
+		q = q.Where("id = ?", f.ID)
+	}
+	if f.FlatID != 0 {
+		q = q.Where("flat_id = ?", f.FlatID)
+	}
+	return q
+}
+
+// FailedDelivery is a delivery that used up its attempts.
+type FailedDelivery struct {
+	ID        int64     `bun:"id"`
+	FlatID    int32     `bun:"flat_id"`
+	Email     string    `bun:"email"`
+	Attempts  int       `bun:"attempts"`
+	LastError string    `bun:"last_error"`
+	FailedAt  time.Time `bun:"updated_at"`
+}
+
+// ListFailed returns up to limit (all when limit <= 0) of the failed
+// deliveries f selects, in the order they were created.
+func ListFailed(ctx context.Context, db bun.IDB, f DeliveryFilter, limit int) ([]FailedDelivery, error) {
+	var rows []FailedDelivery
+	err := db.NewSelect().TableExpr("deliveries").
+		Column("id", "flat_id", "attempts", "updated_at").
+		ColumnExpr("email::text AS email").
+		ColumnExpr("coalesce(last_error, '') AS last_error").
+		ApplyQueryBuilder(f.failed).
+		OrderExpr("id").Limit(int64(limit)).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("list failed deliveries: %w", err)
+	}
+	return rows, nil
+}
+
 // Redrive puts every failed delivery back to pending with fresh attempts and
-// wakes the senders; it returns how many it re-drove. The same in SQL is in
-// migrations/0005_deliveries.tx.up.sql.
+// wakes the senders; it returns how many it re-drove.
 func (s *Sender) Redrive(ctx context.Context) (int64, error) {
+	return RedriveFailed(ctx, s.db, DeliveryFilter{})
+}
+
+// RedriveFailed puts the failed deliveries f selects back to pending with
+// fresh attempts and wakes the senders; it returns how many it re-drove.
+// It needs no running Sender (homes deliveries redrive calls it). The same
+// in SQL is in migrations/0005_deliveries.tx.up.sql.
+func RedriveFailed(ctx context.Context, db bun.IDB, f DeliveryFilter) (int64, error) {
 	var n int64
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.ExecContext(ctx, redriveQuery)
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Table("deliveries").
+			Set("state = ?", StatePending).
+			Set("attempts = 0").
+			Set("next_attempt_at = now()").
+			Set("updated_at = now()").
+			ApplyQueryBuilder(f.failed).
+			Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("re-drive deliveries: %w", err)
 		}
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("count re-driven deliveries: %w", err)
+		}
+		if n == 0 {
+			return nil
 		}
 		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, '')", DeliveryChannel); err != nil {
 			return fmt.Errorf("notify deliveries: %w", err)
