@@ -49,7 +49,11 @@ var settings = []envVar{
 	{"HOMES_CORS_ORIGINS", "*", "browser origins allowed to call (comma-separated; * any; none: no CORS headers)"},
 	{"HOMES_AUTH_URL", "", "gateway: base URL of the auth service, e.g. http://auth:8080"},
 	{"HOMES_HOME_URL", "", "gateway: base URL of the home service, e.g. http://home:8080"},
-	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector, e.g. http://otel-collector:4318; traces are exported only when set (the other standard OTEL_EXPORTER_OTLP_* variables apply)"},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector, e.g. http://otel-collector:4318; traces are exported only when this or the next is set (the other standard OTEL_EXPORTER_OTLP_* variables apply)"},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "full OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces; wins over OTEL_EXPORTER_OTLP_ENDPOINT"},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "OTLP protocol; only http/protobuf is built in (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL likewise)"},
+	{"OTEL_TRACES_EXPORTER", "otlp", "otlp, or none to export no traces"},
+	{"OTEL_SDK_DISABLED", "false", "true: export no traces whatever else is set"},
 	{"OTEL_SERVICE_NAME", "", "service name in traces; default homes-<services>, e.g. homes-auth"},
 }
 
@@ -92,7 +96,7 @@ func loadConfig(getenv func(string) string) (app.Config, error) {
 		CORSOrigins:     p.list("HOMES_CORS_ORIGINS"),
 		AuthURL:         p.str("HOMES_AUTH_URL"),
 		HomeURL:         p.str("HOMES_HOME_URL"),
-		OTLPEndpoint:    p.str("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		OTLPEndpoint:    p.otlpEndpoint(),
 	}
 	for _, name := range strings.Split(p.str("HOMES_SERVICES"), ",") {
 		name = strings.TrimSpace(strings.ToLower(name))
@@ -147,6 +151,32 @@ func loadSenderConfig(getenv func(string) string) (sender.Config, error) {
 		p.fail("HOMES_DELIVERY_BACKOFF_MAX", p.str("HOMES_DELIVERY_BACKOFF_MAX"), "at least HOMES_DELIVERY_BACKOFF_BASE")
 	}
 	return c, p.err
+}
+
+// otlpEndpoint is the OTLP traces endpoint in force under the standard
+// OpenTelemetry variables, or "" when traces are not to be exported. The
+// exporter reads the endpoint variables itself; this decides whether there
+// is one, and refuses a protocol the binary does not have.
+func (p *parser) otlpEndpoint() string {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		if v := p.getenv(name); v != "" && v != "http/protobuf" {
+			p.fail(name, v, "http/protobuf (the only OTLP protocol built in)")
+		}
+	}
+	switch exporter := p.str("OTEL_TRACES_EXPORTER"); exporter {
+	case "none":
+		return ""
+	case "otlp":
+	default:
+		p.fail("OTEL_TRACES_EXPORTER", exporter, "otlp or none")
+	}
+	if p.boolean("OTEL_SDK_DISABLED") {
+		return ""
+	}
+	if v := p.getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+		return v
+	}
+	return p.str("OTEL_EXPORTER_OTLP_ENDPOINT")
 }
 
 // list reads a comma-separated setting; "none" is the empty list.

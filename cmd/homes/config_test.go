@@ -29,11 +29,14 @@ func TestDefaults(t *testing.T) {
 func TestInvalidSettingsNameTheVariable(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
-		"HOMES_SERVICES":         "auth,billing",
-		"HOMES_DB_MAX_CONNS":     "many",
-		"HOMES_MIGRATE":          "perhaps",
-		"HOMES_ACCESS_TOKEN_TTL": "-5m",
-		"HOMES_MAILER":           "carrier-pigeon",
+		"HOMES_SERVICES":              "auth,billing",
+		"HOMES_DB_MAX_CONNS":          "many",
+		"HOMES_MIGRATE":               "perhaps",
+		"HOMES_ACCESS_TOKEN_TTL":      "-5m",
+		"HOMES_MAILER":                "carrier-pigeon",
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+		"OTEL_TRACES_EXPORTER":        "zipkin",
+		"OTEL_SDK_DISABLED":           "maybe",
 	}
 	for name, value := range cases {
 		_, err := loadConfig(env(map[string]string{name: value}))
@@ -94,6 +97,31 @@ func TestSenderSettings(t *testing.T) {
 	} {
 		if _, err := loadSenderConfig(env(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v does not name %s", name, err, tc.want)
+		}
+	}
+}
+
+// TestTraceExportSettings: the standard OpenTelemetry variables decide
+// whether traces leave the process.
+func TestTraceExportSettings(t *testing.T) {
+	t.Parallel()
+	const base, traces = "http://collector:4318", "http://collector:4318/v1/traces"
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base}, base},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces}, traces},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces}, traces},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, base},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_TRACES_EXPORTER": "none"}, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_SDK_DISABLED": "true"}, ""},
+	}
+	for _, c := range cases {
+		cfg, err := loadConfig(env(c.env))
+		if err != nil || cfg.OTLPEndpoint != c.want {
+			t.Errorf("%v: endpoint %q, err %v; want %q", c.env, cfg.OTLPEndpoint, err, c.want)
 		}
 	}
 }
