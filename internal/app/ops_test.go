@@ -43,6 +43,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	if r := in.Do(t, get, "/readyz", "", nil).MustOK(t); r.JSON["status"] != "ready" {
 		t.Fatalf("readyz: %s", r.Raw)
 	}
+	for service, want := range map[string]string{"": "SERVING", "homes.home.v1.HomeService": "SERVING", "homes.nope.v1.Nope": "not_found"} {
+		if got := healthCheck(t, in, service); got != want {
+			t.Fatalf("gRPC health of %q: %s, want %s", service, got, want)
+		}
+	}
 	// With a migration rolled back the process is alive but not ready.
 	if rolled, err := pg.MigrateDown(context.Background(), in.App.DB()); err != nil || len(rolled) == 0 {
 		t.Fatalf("roll back: %v %v", rolled, err)
@@ -51,6 +56,10 @@ func TestHealthAndReadiness(t *testing.T) {
 	r := in.Do(t, get, "/readyz", "", nil)
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Raw), "pending") {
 		t.Fatalf("readyz with a pending migration: %d %s", r.Status, r.Raw)
+	}
+	// gRPC health says the same to gRPC load balancers.
+	if got := healthCheck(t, in, "homes.home.v1.HomeService"); got != "NOT_SERVING" {
+		t.Fatalf("gRPC health with a pending migration: %s, want NOT_SERVING", got)
 	}
 }
 

@@ -3,8 +3,13 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 )
 
 // readyTimeout bounds one readiness check, so a hung database answers
@@ -41,4 +46,28 @@ func writeStatus(w http.ResponseWriter, code int, status string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": status})
+}
+
+// readyChecker is gRPC health (grpc.health.v1) with /readyz's answer: the
+// process and each of its services is SERVING when ready, NOT_SERVING when
+// not (a gRPC load balancer then skips it as an HTTP one does); a service
+// it does not run is not found.
+type readyChecker struct {
+	names []string
+	ready func(context.Context) error
+}
+
+// Check implements grpchealth.Checker.
+func (c readyChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	if req.Service != "" && !slices.Contains(c.names, req.Service) {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %s", req.Service))
+	}
+	if c.ready != nil {
+		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+		if err := c.ready(ctx); err != nil {
+			return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+		}
+	}
+	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
 }

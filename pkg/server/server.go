@@ -69,8 +69,9 @@ type Route struct {
 	Handler http.Handler
 }
 
-// routeOf makes a Route of what the generated handler constructors return.
-func routeOf(pattern string, h http.Handler) Route { return Route{Pattern: pattern, Handler: h} }
+// RouteOf makes a Route of the pattern and handler that Connect's handler
+// constructors return, e.g. RouteOf(grpchealth.NewHandler(checker)).
+func RouteOf(pattern string, h http.Handler) Route { return Route{Pattern: pattern, Handler: h} }
 
 // Server is a configured HTTP server for a set of services.
 type Server struct {
@@ -159,9 +160,9 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 	// behind it: this process has none).
 	reflector := grpcreflect.NewStaticReflector(names...)
 	for _, m := range []Route{
-		routeOf(grpchealth.NewHandler(grpchealth.NewStaticChecker(names...))),
-		routeOf(grpcreflect.NewHandlerV1(reflector)),
-		routeOf(grpcreflect.NewHandlerV1Alpha(reflector)),
+		RouteOf(grpchealth.NewHandler(readyChecker{names: names, ready: cfg.Ready})),
+		RouteOf(grpcreflect.NewHandlerV1(reflector)),
+		RouteOf(grpcreflect.NewHandlerV1Alpha(reflector)),
 	} {
 		if !slices.ContainsFunc(routes, func(rt Route) bool { return rt.Pattern == m.Pattern }) {
 			mux.Handle(m.Pattern, m.Handler)

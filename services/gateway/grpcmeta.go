@@ -21,11 +21,11 @@ import (
 // and health reports each one as its upstream's readiness.
 func (g *Gateway) Routes() []server.Route {
 	reflector := grpcreflect.NewStaticReflector(g.services...)
-	var out [3]server.Route
-	out[0].Pattern, out[0].Handler = grpchealth.NewHandler(upstreamChecker{g})
-	out[1].Pattern, out[1].Handler = grpcreflect.NewHandlerV1(reflector)
-	out[2].Pattern, out[2].Handler = grpcreflect.NewHandlerV1Alpha(reflector)
-	return out[:]
+	return []server.Route{
+		server.RouteOf(grpchealth.NewHandler(upstreamChecker{g})),
+		server.RouteOf(grpcreflect.NewHandlerV1(reflector)),
+		server.RouteOf(grpcreflect.NewHandlerV1Alpha(reflector)),
+	}
 }
 
 // upstreamChecker answers a health check for a service with its upstream's
