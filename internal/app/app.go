@@ -157,6 +157,7 @@ func (a *App) build(ctx context.Context) error {
 
 	srvCfg := server.DefaultConfig(a.cfg.Addr)
 	srvCfg.MaxBodyBytes = a.cfg.MaxBodyBytes
+	srvCfg.MaxInFlight = a.cfg.MaxInFlight
 	srvCfg.ShutdownTimeout = a.cfg.ShutdownTimeout
 	srvCfg.CORSOrigins = a.cfg.CORSOrigins
 	srvCfg.Ready = a.Ready

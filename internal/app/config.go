@@ -19,6 +19,7 @@ type Config struct {
 	LogLevel        string
 	DBMaxConns      int
 	MaxBodyBytes    int64
+	MaxInFlight     int // requests served at once, more are shed with 503; 0: no limit
 	ShutdownTimeout time.Duration
 	AdminAddr       string   // separate port for /metrics (and health); empty: the service port
 	CORSOrigins     []string // browser origins allowed to call ("*": any); empty: no CORS

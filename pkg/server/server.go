@@ -39,6 +39,9 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call ("*": any);
 	// empty: no CORS headers.
 	CORSOrigins []string
+	// MaxInFlight is how many requests are served at once; more are shed
+	// with 503 and Retry-After (withLoadShedding). 0: no limit.
+	MaxInFlight int
 }
 
 // DefaultConfig is a production-sane configuration listening on addr.
@@ -51,8 +54,15 @@ func DefaultConfig(addr string) Config {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ShutdownTimeout:   20 * time.Second,
+		MaxInFlight:       DefaultMaxInFlight,
 	}
 }
+
+// DefaultMaxInFlight is the default of Config.MaxInFlight. A listing takes
+// ~0.5 ms of CPU and the database pool has ~20 connections: 10,000
+// requests/s at 5 ms each keep ~50 in flight, so 512 sheds only a real
+// overload, while bounding the memory queued requests can hold.
+const DefaultMaxInFlight = 512
 
 // Service is one Connect service to serve.
 type Service struct {
@@ -177,6 +187,7 @@ func New(cfg Config, log *slog.Logger, services []Service, routes ...Route) (*Se
 	h = withBodyLimit(h, cfg.MaxBodyBytes)
 	h = withErrorBody(h)
 	h = withRecover(h)
+	h = withLoadShedding(h, cfg.MaxInFlight)
 	h = withCORS(h, cfg.CORSOrigins)
 	h = withAccessLog(h, log)
 	h = withRequestID(h)
