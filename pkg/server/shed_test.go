@@ -9,12 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestLoadShedding: with the in-flight limit reached, a REST request gets
 // the API.md 503 with Retry-After and an RPC gets Unavailable in its own
-// protocol, at once; health and metrics still answer; once the held
-// requests finish, requests are served again.
+// protocol once it has waited maxAdmissionWait; health and metrics answer
+// at once; a request whose slot frees while it waits is served.
 func TestLoadShedding(t *testing.T) {
 	t.Parallel()
 	const limit = 2
@@ -91,7 +92,23 @@ func TestLoadShedding(t *testing.T) {
 		}
 	}
 
+	// A request that finds no slot waits for one: freed within
+	// maxAdmissionWait, it is served.
+	waited := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(ts.URL + "/busy")
+		if err != nil {
+			waited <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		waited <- resp.StatusCode
+	}()
+	time.Sleep(maxAdmissionWait / 5)
 	close(release)
+	if status := <-waited; status != http.StatusOK {
+		t.Fatalf("request waiting for a slot: %d, want 200", status)
+	}
 	held.Wait()
 	resp, err = http.Get(ts.URL + "/busy")
 	if err != nil {
