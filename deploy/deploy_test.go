@@ -127,6 +127,9 @@ func TestComposeServices(t *testing.T) {
 	if env(snd, "HOMES_MAILER") != "smtp" || env(snd, "SMTP_URL") != "smtp://mailpit:1025" {
 		t.Errorf("sender mailer: %v", snd.Environment)
 	}
+	if snd.DependsOn["mailpit"].Condition != types.ServiceConditionHealthy || svc("mailpit").HealthCheck == nil {
+		t.Error("sender does not wait for a healthy mailpit")
+	}
 	if len(svc("mailpit").Ports) == 0 {
 		t.Error("mailpit's web UI is not published")
 	}
