@@ -33,15 +33,18 @@ type fastField struct {
 	child *fastShape // of a message field
 }
 
-var fastShapes sync.Map // protoreflect.FullName → *fastShape
+// fastShapes is keyed by the descriptor itself, not its name: a shape holds
+// field descriptors, which only fit the message descriptor they came from
+// (two descriptors of one name exist with dynamic messages, as in tests).
+var fastShapes sync.Map // protoreflect.MessageDescriptor → *fastShape
 
 // shapeOf says whether md is a plain message and how to write its fields.
 func shapeOf(md protoreflect.MessageDescriptor) *fastShape {
-	if s, ok := fastShapes.Load(md.FullName()); ok {
+	if s, ok := fastShapes.Load(md); ok {
 		return s.(*fastShape)
 	}
 	s := buildShape(md, map[protoreflect.FullName]*fastShape{})
-	fastShapes.Store(md.FullName(), s)
+	fastShapes.Store(md, s)
 	return s
 }
 
